@@ -1,0 +1,1 @@
+"""Device drivers of edge-agent, one package per device family, found by entry point."""

@@ -1,0 +1,165 @@
+"""`edge-agent run | validate | schema | demo | --version`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from edge_agent import __version__
+from edge_agent.config import ConfigError, LoadedConfig, load_config, parse_config
+
+log = logging.getLogger("edge_agent")
+
+DEFAULT_CONFIG = "/etc/edge-agent/config.yaml"
+
+
+def default_config_text() -> str:
+    return files("edge_agent").joinpath("default_config.yaml").read_text(encoding="utf-8")
+
+
+def setup_logging(level: str = "info") -> None:
+    # Under systemd, journald adds the time and the unit; elsewhere we add the time.
+    fmt = "%(levelname)s %(name)s: %(message)s"
+    if not os.environ.get("JOURNAL_STREAM"):
+        fmt = "%(asctime)s " + fmt
+    logging.basicConfig(level=level.upper(), format=fmt, stream=sys.stderr, force=True)
+
+
+def _load(path: str | None) -> LoadedConfig:
+    if path is None:
+        return parse_config(default_config_text(), "<embedded default>")
+    return load_config(path)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from edge_agent.agent import Agent
+
+    try:
+        loaded = _load(args.config)
+    except ConfigError as err:
+        print(f"edge-agent: configuration has {len(err.issues)} error(s):\n{err}", file=sys.stderr)
+        return 2
+    setup_logging(args.log_level or loaded.agent.log_level)
+    Agent(loaded).run_forever()
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    try:
+        loaded = load_config(args.config)
+    except ConfigError as err:
+        print(f"{args.config}: {len(err.issues)} error(s)\n{err}", file=sys.stderr)
+        return 1
+    drivers = sorted({d.driver for d in loaded.devices})
+    print(f"{args.config}: OK — gateway {loaded.agent.gateway.id}, {len(loaded.devices)} device(s) ({', '.join(drivers) or 'none'})")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from edge_agent.schema import config_json_schema
+
+    print(json.dumps(config_json_schema(), indent=2))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The embedded default against a private Mosquitto, printing what a subscriber receives."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from edge_agent.agent import Agent
+    from edge_agent.broker import LocalBroker
+
+    setup_logging(args.log_level or "info")
+    try:
+        broker = LocalBroker().start()
+    except (FileNotFoundError, RuntimeError, TimeoutError) as err:
+        print(f"edge-agent demo: cannot start a private broker: {err}", file=sys.stderr)
+        return 1
+    state = Path(args.state_dir).resolve()
+    text = default_config_text().replace("port: 1883", f"port: {broker.port}")
+    text = text.replace("./demo-state/buffer.db", str(state / "buffer.db"))
+    loaded = parse_config(text, "<embedded default>")
+    prefix = loaded.agent.topic_prefix
+    counts: dict[str, int] = {}
+    last: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def on_message(client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if "/readings/" in msg.topic:
+            body = json.loads(msg.payload)
+            with lock:
+                counts[body["device"]] = counts.get(body["device"], 0) + len(body["readings"])
+                last[body["device"]] = body["readings"][-1]
+        else:
+            print(f"  {msg.topic}: {msg.payload.decode()}", flush=True)
+
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="edge-agent-demo-viewer")
+    sub.on_message = on_message
+    sub.connect("127.0.0.1", broker.port)
+    sub.subscribe(f"{prefix}/#", qos=1)
+    sub.loop_start()
+    agent = Agent(loaded)
+    print(f"Demo: private mosquitto on 127.0.0.1:{broker.port}, outbox {state / 'buffer.db'}, topics {prefix}/#")
+    print("Ctrl-C stops. Readings received by a subscriber:")
+    stop = threading.Event()
+    import signal
+
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    agent.start()
+    deadline = time.monotonic() + args.seconds if args.seconds else None
+    try:
+        while not stop.wait(2.0):
+            with lock:
+                for device in sorted(counts):
+                    print(f"  {device}: {counts[device]} readings; last {json.dumps(last[device])}", flush=True)
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+    finally:
+        agent.stop()
+        sub.loop_stop()
+        sub.disconnect()
+        broker.close()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="edge-agent", description="Warehouse IoT edge agent")
+    parser.add_argument("--version", action="version", version=f"edge-agent {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run the agent in the foreground")
+    p.add_argument("-c", "--config", help="YAML file (default: the embedded demo default)")
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("validate", help="check a config file; exit 0 when valid")
+    p.add_argument("-c", "--config", default=DEFAULT_CONFIG)
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of the config file")
+    p.set_defaults(func=cmd_schema)
+
+    p = sub.add_parser("demo", help="run the embedded default against a private broker and show readings")
+    p.add_argument("--seconds", type=float, default=0, help="stop after this long (default: until Ctrl-C)")
+    p.add_argument("--state-dir", default=os.path.join(tempfile.gettempdir(), "edge-agent-demo"))
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    p.set_defaults(func=cmd_demo)
+
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
