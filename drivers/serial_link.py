@@ -11,14 +11,20 @@ import os
 from typing import Literal
 
 import serial
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from edge_agent import DeviceError
 
 __all__ = ["SerialLineConfig", "SerialLink"]
 
-_PARITY = {"N": serial.PARITY_NONE, "E": serial.PARITY_EVEN, "O": serial.PARITY_ODD, "M": serial.PARITY_MARK, "S": serial.PARITY_SPACE}
-_STOPBITS = {1: serial.STOPBITS_ONE, 1.5: serial.STOPBITS_ONE_POINT_FIVE, 2: serial.STOPBITS_TWO}
+_PARITY = {
+    "N": serial.PARITY_NONE,
+    "E": serial.PARITY_EVEN,
+    "O": serial.PARITY_ODD,
+    "M": serial.PARITY_MARK,
+    "S": serial.PARITY_SPACE,
+}
+_STOPBITS = {1.0: serial.STOPBITS_ONE, 1.5: serial.STOPBITS_ONE_POINT_FIVE, 2.0: serial.STOPBITS_TWO}
 
 
 class SerialLineConfig(BaseModel):
@@ -28,7 +34,14 @@ class SerialLineConfig(BaseModel):
     baudrate: int = Field(9600, gt=0, le=4_000_000)
     bytesize: Literal[5, 6, 7, 8] = 8
     parity: Literal["N", "E", "O", "M", "S"] = "N"
-    stopbits: Literal[1, 1.5, 2] = 1
+    stopbits: float = Field(1, description="1, 1.5 or 2")
+
+    @field_validator("stopbits")
+    @classmethod
+    def _stopbits(cls, value: float) -> float:
+        if value not in _STOPBITS:
+            raise ValueError("stopbits must be 1, 1.5 or 2")
+        return value
 
     def line_settings(self) -> str:
         return f"{self.baudrate}:{self.bytesize}{self.parity}{self.stopbits}"
@@ -57,7 +70,7 @@ class SerialLink:
                 baudrate=line.baudrate,
                 bytesize=line.bytesize,
                 parity=_PARITY[line.parity],
-                stopbits=_STOPBITS[line.stopbits],
+                stopbits=_STOPBITS[float(line.stopbits)],
                 timeout=self.timeout,
                 write_timeout=1.0,
                 exclusive=self.exclusive,

@@ -77,7 +77,9 @@ class Agent:
         self.outbox.flush(timeout=0.4)
         self.forwarder.stop(grace=max(0.2, 1.4 - (time.monotonic() - t0)))
         self.outbox.close()
-        log.info("edge-agent stopped in %.2fs; %d readings kept in the outbox", time.monotonic() - t0, self.outbox.depth)
+        log.info(
+            "edge-agent stopped in %.2fs; %d readings kept in the outbox", time.monotonic() - t0, self.outbox.depth
+        )
 
     def request_stop(self) -> None:
         self._stop.set()

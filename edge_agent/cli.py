@@ -61,7 +61,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(f"{args.config}: {len(err.issues)} error(s)\n{err}", file=sys.stderr)
         return 1
     drivers = sorted({d.driver for d in loaded.devices})
-    print(f"{args.config}: OK — gateway {loaded.agent.gateway.id}, {len(loaded.devices)} device(s) ({', '.join(drivers) or 'none'})")
+    kinds = ", ".join(drivers) or "none"
+    print(f"{args.config}: OK — gateway {loaded.agent.gateway.id}, {len(loaded.devices)} device(s) ({kinds})")
     return 0
 
 
@@ -89,7 +90,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     state = Path(args.state_dir).resolve()
     text = default_config_text().replace("port: 1883", f"port: {broker.port}")
     text = text.replace("./demo-state/buffer.db", str(state / "buffer.db"))
-    loaded = parse_config(text, "<embedded default>")
+    demos = _start_demo_devices(state)
+    text += "".join(d.yaml for d in demos)
+    try:
+        loaded = parse_config(text, "<embedded default>")
+    except ConfigError as err:
+        print(f"edge-agent demo: the demo configuration is invalid:\n{err}", file=sys.stderr)
+        for d in demos:
+            d.stop()
+        broker.close()
+        return 1
     prefix = loaded.agent.topic_prefix
     counts: dict[str, int] = {}
     last: dict[str, Any] = {}
@@ -130,8 +140,47 @@ def cmd_demo(args: argparse.Namespace) -> int:
         agent.stop()
         sub.loop_stop()
         sub.disconnect()
+        for demo in demos:
+            demo.stop()
         broker.close()
     return 0
+
+
+def _start_demo_devices(state: Path) -> list[Any]:
+    """Simulators contributed by drivers (entry points `edge_agent.demos`) and their devices.
+
+    Each entry point is a callable taking a work folder and returning an object with `yaml` (device
+    entries to append under `devices:`) and `stop()`.
+    """
+    from importlib.metadata import entry_points
+
+    demos = []
+    state.mkdir(parents=True, exist_ok=True)
+    for ep in sorted(entry_points(group="edge_agent.demos"), key=lambda ep: ep.name):
+        try:
+            demos.append(ep.load()(state / ep.name))
+        except Exception as err:  # one simulator that cannot start must not stop the demo
+            print(f"edge-agent demo: {ep.name} simulator not started: {err}", file=sys.stderr)
+    return demos
+
+
+def _add_probes(sub: Any) -> None:
+    """`edge-agent probe KIND ...`: technician tools contributed by drivers (entry points)."""
+    from importlib.metadata import entry_points
+
+    probes = sorted(entry_points(group="edge_agent.probes"), key=lambda ep: ep.name)
+    parser = sub.add_parser("probe", help="look at what a device sends (technician tools)")
+    kinds = parser.add_subparsers(dest="probe", required=True)
+    for ep in probes:
+        try:
+            configure = ep.load()
+        except Exception as err:  # a broken plugin must not break the CLI
+            log.debug("probe %s unavailable: %s", ep.name, err)
+            continue
+        kind = kinds.add_parser(
+            ep.name, help=(configure.__doc__ or "").strip().splitlines()[0] if configure.__doc__ else None
+        )
+        kind.set_defaults(func=configure(kind))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -156,6 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--state-dir", default=os.path.join(tempfile.gettempdir(), "edge-agent-demo"))
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     p.set_defaults(func=cmd_demo)
+
+    _add_probes(sub)
 
     args = parser.parse_args(argv)
     return int(args.func(args))

@@ -168,7 +168,9 @@ def parse_config(text: str, filename: str = "config.yaml") -> LoadedConfig:
         line = mark.line + 1 if mark is not None else None
         raise ConfigError([ConfigIssue(filename, line, None, "", f"not valid YAML: {err.problem}")]) from err
     if not isinstance(tree, CommentedMap):
-        raise ConfigError([ConfigIssue(filename, 1, None, "", "expected a mapping with gateway, mqtt, buffer, devices")])
+        raise ConfigError(
+            [ConfigIssue(filename, 1, None, "", "expected a mapping with gateway, mqtt, buffer, devices")]
+        )
 
     issues: list[ConfigIssue] = []
     _substitute(tree, (), filename, issues)
@@ -218,7 +220,13 @@ def _validate_devices(
             issues.append(ConfigIssue(filename, line, label, "id", "required key missing"))
         elif str(device_id) in seen_ids:
             issues.append(
-                ConfigIssue(filename, _line_of(tree, (*loc, "id")), label, "id", f"duplicate device id, already used by {seen_ids[str(device_id)]}")
+                ConfigIssue(
+                    filename,
+                    _line_of(tree, (*loc, "id")),
+                    label,
+                    "id",
+                    f"duplicate device id, already used by {seen_ids[str(device_id)]}",
+                )
             )
         else:
             seen_ids[str(device_id)] = label
@@ -247,7 +255,9 @@ def _validate_devices(
                 what = resource.split(":", 1)[-1]
                 why = " (shared buses need the same line settings)" if share_key and holder[1] else ""
                 issues.append(
-                    ConfigIssue(filename, line, label, _claim_field(resource), f"{what} already used by {holder[0]}{why}")
+                    ConfigIssue(
+                        filename, line, label, _claim_field(resource), f"{what} already used by {holder[0]}{why}"
+                    )
                 )
     return devices
 
@@ -273,7 +283,9 @@ def _resolve_ref(ref: str) -> str:
         return _read_secret(Path(directory) / ref[11:])
     name, sep, default = ref.partition(":-")
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-        raise ValueError(f"${{{ref}}} is not a valid reference: use ${{ENV_VAR}}, ${{file:/path}} or ${{credential:name}}")
+        raise ValueError(
+            f"${{{ref}}} is not a valid reference: use ${{ENV_VAR}}, ${{file:/path}} or ${{credential:name}}"
+        )
     value = os.environ.get(name)
     if value is None:
         if sep:
@@ -336,10 +348,9 @@ def _line_of(tree: Any, loc: tuple[Any, ...]) -> int | None:
     line: int | None = 1
     node = tree
     for key in loc:
-        if isinstance(node, CommentedMap) and key in node:
-            line = _line_in(node, key) or line
-            node = node[key]
-        elif isinstance(node, CommentedSeq) and isinstance(key, int) and 0 <= key < len(node):
+        in_map = isinstance(node, CommentedMap) and key in node
+        in_seq = isinstance(node, CommentedSeq) and isinstance(key, int) and 0 <= key < len(node)
+        if in_map or in_seq:
             line = _line_in(node, key) or line
             node = node[key]
         else:
@@ -398,7 +409,8 @@ def _issues_from(
         kind = error["type"]
         message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
         if kind == "extra_forbidden":
-            known = sorted(_model_at(model, loc[:-1]).model_fields) if _model_at(model, loc[:-1]) else []
+            parent = _model_at(model, loc[:-1])
+            known = sorted(parent.model_fields) if parent is not None else []
             message = f"unknown key {loc[-1]!r}"
             close = difflib.get_close_matches(str(loc[-1]), known, n=1)
             if close:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 import random
-import ssl
 import sqlite3
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -20,7 +20,8 @@ from typing import Any
 
 import orjson
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
@@ -57,7 +58,7 @@ class _Client(mqtt.Client):
     backoff_max = 30.0
     _attempts = 0
 
-    def reconnect(self) -> mqtt.MQTTErrorCode:
+    def reconnect(self) -> MQTTErrorCode:
         try:
             rc = super().reconnect()
         except OSError as err:
@@ -151,9 +152,11 @@ class Forwarder:
         cfg = self.config
         props = None
         if cfg.protocol == "5":
-            props = Properties(mqtt.PacketTypes.CONNECT)
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = 0
-        self._client.connect_async(cfg.host, cfg.port, keepalive=max(5, int(cfg.keepalive)), clean_start=True, properties=props)
+        self._client.connect_async(
+            cfg.host, cfg.port, keepalive=max(5, int(cfg.keepalive)), clean_start=True, properties=props
+        )
         self._client.loop_start()
         self._pump_thread = threading.Thread(target=self._pump, name="forwarder", daemon=True)
         self._pump_thread.start()
@@ -206,8 +209,13 @@ class Forwarder:
         for device, data in list(self._device_status.items()):
             self._publish_status(f"devices/{device}/status", data)
         if self._error_logged and was_down is not None:
-            log.warning("MQTT connected to %s:%d again after %.1fs; %d readings waiting in the outbox",
-                        self.config.host, self.config.port, time.time() - was_down, self.outbox.depth)
+            log.warning(
+                "MQTT connected to %s:%d again after %.1fs; %d readings waiting in the outbox",
+                self.config.host,
+                self.config.port,
+                time.time() - was_down,
+                self.outbox.depth,
+            )
         else:
             log.info("MQTT connected to %s:%d", self.config.host, self.config.port)
         self._error_logged = False
@@ -222,15 +230,23 @@ class Forwarder:
         self.stats.reconnects += 1
         self._down_since = time.time()
         self._error_logged = True
-        log.error("MQTT connection to %s:%d lost (%s); readings are kept in the outbox and sent on reconnect",
-                  self.config.host, self.config.port, reason)
+        log.error(
+            "MQTT connection to %s:%d lost (%s); readings are kept in the outbox and sent on reconnect",
+            self.config.host,
+            self.config.port,
+            reason,
+        )
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         if not self._error_logged:
             self._error_logged = True
             err = self._client.last_connect_error
-            log.error("MQTT broker %s:%d unreachable: %s; retrying with backoff, readings are kept in the outbox",
-                      self.config.host, self.config.port, err or "connection failed")
+            log.error(
+                "MQTT broker %s:%d unreachable: %s; retrying with backoff, readings are kept in the outbox",
+                self.config.host,
+                self.config.port,
+                err or "connection failed",
+            )
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: ReasonCode, props: Any) -> None:
         with self._lock:

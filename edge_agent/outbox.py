@@ -116,7 +116,9 @@ class Outbox:
         self._rows, self._readings, self._bytes = int(rows), int(readings), int(size)
         self._db = db
         if readings:
-            log.info("Outbox %s holds %d readings (%d bytes) from before; next seq %d", path, readings, size, self._next_seq)
+            log.info(
+                "Outbox %s holds %d readings (%d bytes) from before; next seq %d", path, readings, size, self._next_seq
+            )
 
     def start(self) -> None:
         if self._db is None:
@@ -151,8 +153,9 @@ class Outbox:
 
     def reader(self) -> sqlite3.Connection:
         """A read-only connection for the forwarder's thread (WAL readers never block the writer)."""
-        conn = sqlite3.connect(f"file:{self.config.path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
-        return conn
+        return sqlite3.connect(
+            f"file:{self.config.path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+        )
 
     # -- producers (any thread) -------------------------------------------------------------
     def put_many(self, readings: Iterable[Reading]) -> None:
@@ -225,8 +228,12 @@ class Outbox:
                     acks.extendleft(reversed(ack_ids))
                     self.stats.commit_errors += 1
                     if self._error_episode != str(err):
-                        log.error("Outbox commit to %s failed: %s; holding %d readings in memory and retrying",
-                                  self.config.path, err, len(staged))
+                        log.error(
+                            "Outbox commit to %s failed: %s; holding %d readings in memory and retrying",
+                            self.config.path,
+                            err,
+                            len(staged),
+                        )
                         self._error_episode = str(err)
                     time.sleep(backoff)
                     backoff = min(backoff * 2, 2.0)
@@ -277,7 +284,9 @@ class Outbox:
                 for start in range(0, len(readings), CHUNK_READINGS):
                     part = readings[start : start + CHUNK_READINGS]
                     payload = encode(seq, part)
-                    rows.append((device, seq, seq + len(part) - 1, len(part), part[0].ts, part[-1].ts, len(payload), payload))
+                    rows.append(
+                        (device, seq, seq + len(part) - 1, len(part), part[0].ts, part[-1].ts, len(payload), payload)
+                    )
                     seq += len(part)
         freed_rows = freed_readings = freed_bytes = 0
         conn.execute("BEGIN IMMEDIATE")
@@ -320,12 +329,18 @@ class Outbox:
             stats.rejected += rejected
             if not self._full_episode:
                 self._full_episode = True
-                log.error("Outbox full (%d of %d bytes): rejecting new readings (when_full: reject_new)",
-                          self._bytes, self.config.max_size)
+                log.error(
+                    "Outbox full (%d of %d bytes): rejecting new readings (when_full: reject_new)",
+                    self._bytes,
+                    self.config.max_size,
+                )
         elif self._full_episode and self._bytes < self.config.max_size * 0.9:
             self._full_episode = False
-            log.warning("Outbox below its size limit again; dropped so far: %d oldest, %d rejected",
-                        stats.dropped_oldest, stats.rejected)
+            log.warning(
+                "Outbox below its size limit again; dropped so far: %d oldest, %d rejected",
+                stats.dropped_oldest,
+                stats.rejected,
+            )
 
     def _drop_oldest(self) -> None:
         assert self._db is not None
@@ -354,8 +369,12 @@ class Outbox:
         self.stats.dropped_oldest += dropped
         if not self._full_episode:
             self._full_episode = True
-            log.error("Outbox full (max_size %d bytes): dropping the oldest readings (when_full: drop_oldest); "
-                      "%d dropped so far", self.config.max_size, self.stats.dropped_oldest)
+            log.error(
+                "Outbox full (max_size %d bytes): dropping the oldest readings (when_full: drop_oldest); "
+                "%d dropped so far",
+                self.config.max_size,
+                self.stats.dropped_oldest,
+            )
 
     def _housekeeping(self) -> None:
         assert self._db is not None

@@ -31,7 +31,10 @@ def load_driver(name: str) -> type[Driver]:
     if ep is None:
         known = ", ".join(available_drivers()) or "none installed"
         raise DriverNotFound(f"unknown driver {name!r} (available: {known})")
-    cls = ep.load()  # type: ignore[attr-defined]
+    try:
+        cls = ep.load()  # type: ignore[attr-defined]
+    except ImportError as err:
+        raise DriverNotFound(f"driver {name!r} is installed but cannot load: {err}") from err
     if not (isinstance(cls, type) and issubclass(cls, Driver)):
         raise DriverNotFound(f"entry point {name!r} does not name a Driver subclass")
     return cls

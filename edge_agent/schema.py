@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from edge_agent.config import AgentConfig
-from edge_agent.registry import available_drivers, load_driver
+from edge_agent.registry import DriverNotFound, available_drivers, load_driver
 
 __all__ = ["config_json_schema"]
 
 
 def config_json_schema() -> dict[str, Any]:
-    drivers = {name: load_driver(name).config_model for name in available_drivers()}
-    models = [(AgentConfig, "validation")] + [(m, "validation") for m in drivers.values()]
+    drivers = {}
+    for name in available_drivers():
+        try:
+            drivers[name] = load_driver(name).config_model
+        except (DriverNotFound, ImportError):
+            continue  # a driver that cannot load is reported by `validate`, not here
+    models: list[tuple[type[BaseModel], Literal["validation"]]] = [(AgentConfig, "validation")]
+    models += [(m, "validation") for m in drivers.values()]
     refs, schema = models_json_schema(models, ref_template="#/$defs/{model}")
     defs = schema["$defs"]
     root = dict(defs.pop(AgentConfig.__name__))

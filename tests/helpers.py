@@ -36,8 +36,9 @@ class Subscriber:
         self.readings: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or f"test-sub-{id(self)}",
-                                  protocol=mqtt.MQTTv5)
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id or f"test-sub-{id(self)}", protocol=mqtt.MQTTv5
+        )
         self.client.on_message = self._on_message
         self.client.on_subscribe = lambda *a: self._subscribed.set()
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)

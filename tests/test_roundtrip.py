@@ -11,7 +11,11 @@ from tests.helpers import Subscriber, agent_config, wait_until
 
 def test_round_trip_in_order_without_gaps(tmp_path: Path, broker: LocalBroker) -> None:
     sub = Subscriber(broker.port, "warehouse/#")
-    agent = Agent(agent_config(tmp_path, broker.port, [{"id": "sim-1", "driver": "simulated", "rate": 2000, "max_readings": 3000}]))
+    agent = Agent(
+        agent_config(
+            tmp_path, broker.port, [{"id": "sim-1", "driver": "simulated", "rate": 2000, "max_readings": 3000}]
+        )
+    )
     agent.start()
     try:
         wait_until(lambda: len(sub.readings) >= 3000, 15, what="3000 readings")

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from edge_agent.driver import DeviceConfig, DeviceError, Driver, DriverContext
+from edge_agent.driver import DeviceConfig, DeviceError, Driver
 from edge_agent.reading import Reading
 from edge_agent.units import Duration
 
@@ -29,9 +29,6 @@ class SimulatedConfig(DeviceConfig):
 class SimulatedDriver(Driver):
     config_model = SimulatedConfig
     config: SimulatedConfig
-
-    def __init__(self, config: SimulatedConfig, ctx: DriverContext) -> None:  # type: ignore[override]
-        super().__init__(config, ctx)
 
     def run(self) -> None:
         cfg, ctx = self.config, self.ctx
