@@ -21,17 +21,21 @@ def free_port() -> int:
 class LocalBroker:
     """mosquitto bound to 127.0.0.1 only; start(), stop(), kill() and start() again on the same port."""
 
-    def __init__(self, port: int | None = None, *, extra_conf: str = "", binary: str | None = None) -> None:
+    def __init__(
+        self, port: int | None = None, *, extra_conf: str = "", binary: str | None = None, persistence: bool = False
+    ) -> None:
         self.binary = binary or shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         if not Path(self.binary).exists():
             raise FileNotFoundError("mosquitto is not installed (apt-get install mosquitto)")
         self.port = port or free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="edge-agent-broker-"))
+        self.dir.chmod(0o777)  # mosquitto started as root drops to its own user, which must write here
         self.conf = self.dir / "mosquitto.conf"
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
             "allow_anonymous true\n"
-            "persistence false\n"
+            f"persistence {'true' if persistence else 'false'}\n"
+            f"persistence_location {self.dir}/\n"
             # A hub must not silently drop QoS 1 messages for slow subscribers (docs/mqtt.md).
             "max_queued_messages 0\n"
             "max_inflight_messages 0\n"

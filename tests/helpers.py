@@ -12,6 +12,8 @@ import orjson
 import paho.mqtt.client as mqtt
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from edge_agent.config import LoadedConfig, parse_config
 
@@ -31,7 +33,8 @@ def wait_until(condition: Callable[[], Any], timeout: float = 10.0, interval: fl
 class Subscriber:
     """A real MQTT client that records every message on `topic` (QoS 1)."""
 
-    def __init__(self, port: int, topic: str = "#", *, client_id: str | None = None) -> None:
+    def __init__(self, port: int, topic: str = "#", *, client_id: str | None = None, persistent: bool = False) -> None:
+        """`persistent`: a session the broker keeps (and queues for) while this client is away."""
         self.messages: list[tuple[str, bytes, bool]] = []
         self.readings: list[dict[str, Any]] = []
         self._lock = threading.Lock()
@@ -39,10 +42,15 @@ class Subscriber:
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=client_id or f"test-sub-{id(self)}", protocol=mqtt.MQTTv5
         )
+        self.client.reconnect_delay_set(0.05, 0.2)
         self.client.on_message = self._on_message
         self.client.on_subscribe = lambda *a: self._subscribed.set()
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
-        self.client.connect("127.0.0.1", port)
+        props = None
+        if persistent:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = 3600
+        self.client.connect("127.0.0.1", port, clean_start=not persistent, properties=props)
         self.client.loop_start()
         if not self._subscribed.wait(10):
             raise AssertionError("subscriber did not get SUBACK")
@@ -52,6 +60,11 @@ class Subscriber:
             self.messages.append((msg.topic, msg.payload, bool(msg.retain)))
             if "/readings/" in msg.topic:
                 self.readings.extend(orjson.loads(msg.payload)["readings"])
+
+    def gaps(self) -> list[int]:
+        """Seqs missing between the lowest and highest received (duplicates are fine)."""
+        seen = set(self.seqs())
+        return [s for s in range(min(seen), max(seen) + 1) if s not in seen] if seen else []
 
     def seqs(self) -> list[int]:
         with self._lock:
