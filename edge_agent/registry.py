@@ -33,7 +33,7 @@ def load_driver(name: str) -> type[Driver]:
         raise DriverNotFound(f"unknown driver {name!r} (available: {known})")
     try:
         cls = ep.load()  # type: ignore[attr-defined]
-    except ImportError as err:
+    except (ImportError, AttributeError) as err:
         raise DriverNotFound(f"driver {name!r} is installed but cannot load: {err}") from err
     if not (isinstance(cls, type) and issubclass(cls, Driver)):
         raise DriverNotFound(f"entry point {name!r} does not name a Driver subclass")
