@@ -1,0 +1,86 @@
+"""The `rfid` device entry: which reader protocol on which port, and how tag reads are reported."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from drivers.serial_link import SerialLineConfig
+from edge_agent.driver import DeviceConfig
+from edge_agent.units import Duration
+
+__all__ = ["MAX_ANTENNAS", "POWER_RANGE", "RfidConfig"]
+
+Protocol = Literal["r2000", "m100", "thingmagic"]
+
+MAX_ANTENNAS: dict[str, int] = {"r2000": 4, "m100": 1, "thingmagic": 4}
+POWER_RANGE: dict[str, tuple[float, float]] = {"r2000": (0, 33), "m100": (0, 30), "thingmagic": (0, 31.5)}
+
+
+class RfidConfig(DeviceConfig, SerialLineConfig):
+    """A serial UHF RFID reader module (see drivers/rfid/README.md)."""
+
+    driver: Literal["rfid"] = "rfid"
+    protocol: Protocol = Field(
+        description="reader protocol: r2000 (Impinj R2000 CMD), m100 (MagicRF M100/QM100), "
+        "thingmagic (JADAK Mercury M6e/M7e)"
+    )
+    baudrate: int = Field(115200, gt=0, le=4_000_000, description="serial speed; these modules ship at 115200")
+    report: Literal["presence", "every_read"] = Field(
+        "presence",
+        description="presence: one reading when a tag arrives, optional updates, one when it departs; "
+        "every_read: one reading per tag read",
+    )
+    absent_after: Duration = Field(2.0, gt=0, description="a tag not read for this long has departed (e.g. 2s)")
+    update_every: Duration | None = Field(
+        None, gt=0, description="presence mode: a 'present' reading per tag this often while it stays (e.g. 10s)"
+    )
+    per_antenna: bool = Field(False, description="presence mode: track each tag per antenna (portal direction)")
+    antennas: list[int] = Field(
+        default_factory=lambda: [1], min_length=1, description="antenna ports to inventory, 1-based (e.g. [1, 2])"
+    )
+    power_dbm: float | None = Field(
+        None, description="transmit power in dBm (r2000: whole dBm 0-33, m100: 0-30, thingmagic: 0-31.5)"
+    )
+    min_rssi: float | None = Field(None, le=0, description="ignore reads weaker than this, in dBm (e.g. -70)")
+    inventory: bool = Field(True, description="start inventory when the reader connects (else on command)")
+    address: int = Field(1, ge=0, le=255, description="r2000: reader address (255 broadcast)")
+    session: Literal[0, 1, 2, 3] | None = Field(
+        None, description="r2000: Gen2 session for inventory (uses command 0x8B); default: the reader's"
+    )
+    target: Literal["A", "B"] = Field("A", description="r2000: Gen2 inventory target with `session`")
+    rounds: int = Field(1, ge=1, le=255, description="r2000: inventory rounds per command (per antenna)")
+    region: int | None = Field(
+        None, ge=0, le=255, description="thingmagic: region code to set (module manual: 1 = NA, 8 = EU3)"
+    )
+    cycle: Duration = Field(
+        0.25, ge=0.02, le=0.5, description="thingmagic: length of one read cycle before the tag buffer is fetched"
+    )
+    response_timeout: Duration = Field(
+        1.0, gt=0, le=30, description="the reader is considered gone when it does not answer for this long"
+    )
+    decode_gs1: bool = Field(True, description="decode EPCs (SGTIN, SSCC, GRAI, ...) to URI and GS1 element string")
+
+    @model_validator(mode="after")
+    def _protocol_limits(self) -> RfidConfig:
+        most = MAX_ANTENNAS[self.protocol]
+        bad = [a for a in self.antennas if not 1 <= a <= most]
+        if bad:
+            raise ValueError(f"antennas: {self.protocol} readers have antenna ports 1-{most} (got {bad})")
+        if len(set(self.antennas)) != len(self.antennas):
+            raise ValueError("antennas: each antenna port once")
+        if self.power_dbm is not None:
+            low, high = POWER_RANGE[self.protocol]
+            if not low <= self.power_dbm <= high:
+                raise ValueError(f"power_dbm: {self.protocol} readers take {low:g}-{high:g} dBm")
+            if self.protocol == "r2000" and self.power_dbm != int(self.power_dbm):
+                raise ValueError("power_dbm: r2000 readers take whole dBm")
+        if self.protocol == "thingmagic" and self.absent_after <= 2 * self.cycle:
+            raise ValueError("absent_after: must be longer than two read cycles (`cycle`) for thingmagic readers")
+        if self.per_antenna and self.report != "presence":
+            raise ValueError("per_antenna applies to report: presence only")
+        return self
+
+    def claims(self) -> dict[str, str | None]:
+        return {f"serial:{self.port}": None}
