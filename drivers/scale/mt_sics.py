@@ -95,7 +95,7 @@ def parse_line(line: bytes) -> Event | Literal["ignored"] | None:
         if len(rest) == 1:
             return Reply("T", False, status, _TARE[status], raw=line)
         return None
-    if re.fullmatch(r"[A-Z][A-Z0-9]{0,4}", head) and head not in ("S", "Z", "T"):
+    if re.fullmatch(r"[A-Z][A-Z0-9]{0,4}", head) and head not in ("S", "Z", "T", *_ERRORS):
         return "ignored"  # another MT-SICS reply (I4, SIX1, @ reset answer ...): well-formed, not a weight
     return None
 
