@@ -183,7 +183,7 @@ def encode_registers(
             raise ValueError(f"{value} is out of range for {dtype} ({low}..{high})")
         raw = value & ((1 << (16 * width)) - 1)
     words = [(raw >> (16 * (width - 1 - k))) & 0xFFFF for k in range(width)]
-    return _to_canonical(words, order)
+    return words if width == 1 else _to_canonical(words, order)  # `order` is for 32/64-bit values
 
 
 def _as_bool(value: Value) -> bool:

@@ -72,9 +72,9 @@ def _parse_deadband(value: object) -> Deadband | None:
         try:
             amount = float(value)
         except ValueError:
-            raise ValueError(  # noqa: B904 - the message replaces float()'s
+            raise ValueError(
                 f"{value!r} is not a deadband: expected a number such as 0.05 or a percentage such as '2%'"
-            )
+            ) from None
         if amount < 0:
             raise ValueError("a deadband cannot be negative")
         return Deadband(amount=amount)
@@ -202,6 +202,12 @@ class ModbusConfig(DeviceConfig):
 
     @model_validator(mode="after")
     def _transport(self) -> ModbusConfig:
+        for point in self.points:
+            limit = self.max_bits if point.table in BIT_TABLES else self.max_registers
+            if point.register_count > limit:
+                raise ValueError(
+                    f"point {point.name!r} spans {point.register_count} registers, more than max_registers {limit}"
+                )
         if self.transport == "tcp":
             if not self.host:
                 raise ValueError("a tcp device needs `host`")

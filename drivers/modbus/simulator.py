@@ -72,21 +72,27 @@ class RegisterMap:
         store = self.values[table]
         return all(a in store for a in range(address, address + count))
 
-    def read(self, table: str, address: int, count: int) -> list[int] | int:
-        """Raw values (0/1 for bits), or an exception code."""
+    def record(self, kind: str, table: str, address: int, count: int) -> None:
+        """Count a request as the device received it (before it is checked)."""
         with self.lock:
-            self.requests[f"read {table}"] += 1
-            self.log.append(("read", table, address, count))
+            self.requests[f"{kind} {table}"] += 1
+            self.log.append((kind, table, address, count))
+
+    def read(self, table: str, address: int, count: int, *, record: bool = True) -> list[int] | int:
+        """Raw values (0/1 for bits), or an exception code."""
+        if record:
+            self.record("read", table, address, count)
+        with self.lock:
             if not self.valid(table, address, count):
                 return ILLEGAL_ADDRESS
             self.before_read(table, address, count)
             store = self.values[table]
             return [store[a] for a in range(address, address + count)]
 
-    def write(self, table: str, address: int, values: Sequence[int]) -> int | None:
+    def write(self, table: str, address: int, values: Sequence[int], *, record: bool = True) -> int | None:
+        if record:
+            self.record("write", table, address, len(values))
         with self.lock:
-            self.requests[f"write {table}"] += 1
-            self.log.append(("write", table, address, len(values)))
             if table not in ("holding", "coil"):
                 return ILLEGAL_FUNCTION
             if not self.valid(table, address, len(values)):
@@ -293,13 +299,23 @@ class TcpSimulator:
                     entries.append(SimData(start, count=end - start, values=0, datatype=DataType.REGISTERS))
             blocks.append(entries)
         device = SimDevice(self.unit, simdata=(blocks[0], blocks[1], blocks[2], blocks[3]), action=self._action)
-        server = ModbusTcpServer(device, address=(self.host, self.port))
+        server = ModbusTcpServer(device, address=(self.host, self.port), trace_pdu=self._trace)
         await server.serve_forever(background=True)
         if not server.transport:
             raise OSError(f"cannot listen on {self.host}:{self.port}")
         ready.set()
         await self._stop.wait()
         await server.shutdown()  # type: ignore[no-untyped-call]
+
+    def _trace(self, sending: bool, pdu: Any) -> Any:
+        """Every request as it arrives, also those pymodbus refuses before the datastore sees them."""
+        if not sending:
+            fc = int(pdu.function_code)
+            if fc in _READ_TABLE:
+                self.plc.record("read", _READ_TABLE[fc], pdu.address, pdu.count)
+            elif fc in _WRITE_TABLE:
+                self.plc.record("write", _WRITE_TABLE[fc], pdu.address, max(pdu.count, len(pdu.bits), 1))
+        return pdu
 
     async def _action(
         self,
@@ -313,7 +329,7 @@ class TcpSimulator:
         plc = self.plc
         if set_values is not None and function_code in _WRITE_TABLE:
             values = [int(v) for v in set_values]
-            code = plc.write(_WRITE_TABLE[function_code], address, values)
+            code = plc.write(_WRITE_TABLE[function_code], address, values, record=False)
             return ExcCodes(code) if code else None
         table = _READ_TABLE.get(function_code)
         if table is None:
@@ -326,7 +342,7 @@ class TcpSimulator:
             with plc.lock:
                 store = plc.values[table]
                 known = [a for a in range(first, first + nbits) if a in store]
-            result = plc.read(table, known[0], len(known)) if known else ILLEGAL_ADDRESS
+            result = plc.read(table, known[0], len(known), record=False) if known else ILLEGAL_ADDRESS
             if isinstance(result, int):
                 return ExcCodes(result)
             bits = dict(zip(known, result, strict=True))
@@ -337,7 +353,7 @@ class TcpSimulator:
                         word |= 1 << b
                 registers[address // 16 - start_address + k] = word
             return None
-        result = plc.read(table, address, count)
+        result = plc.read(table, address, count, record=False)
         if isinstance(result, int):
             return ExcCodes(result)
         registers[address - start_address : address - start_address + count] = result
