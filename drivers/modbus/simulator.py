@@ -270,6 +270,12 @@ class TcpSimulator:
             raise RuntimeError(f"Modbus simulator failed: {self._error}") from self._error
         return self
 
+    def __enter__(self) -> TcpSimulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         loop, stop, thread = self._loop, self._stop, self._thread
         if loop is not None and stop is not None and thread is not None and thread.is_alive():

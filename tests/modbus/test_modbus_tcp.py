@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
 import struct
 import threading
@@ -131,7 +132,7 @@ def test_exception_02_splits_the_request_and_the_plan_is_remembered() -> None:
     ]
     plc.set("holding", 8, [8])
     plc.set("holding", 13, [13])
-    with _sim(plc) as sim:
+    with TcpSimulator(plc) as sim:
         config = device(sim.port, points, poll_interval="20ms")
         with running(config) as r:
             wait_until(lambda: r.driver.polls >= 5, 10, what="5 polls")
@@ -149,17 +150,6 @@ def test_exception_02_splits_the_request_and_the_plan_is_remembered() -> None:
         with running(config) as r2:
             wait_until(lambda: r2.driver.polls >= 2, 10, what="2 polls")
         assert (8, 6) not in [e[2:] for e in plc.log]
-
-
-class _sim:
-    def __init__(self, plc: RegisterMap) -> None:
-        self.sim = TcpSimulator(plc)
-
-    def __enter__(self) -> TcpSimulator:
-        return self.sim.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.sim.stop()
 
 
 def test_server_restart_mid_run_bad_then_good_again() -> None:
@@ -282,7 +272,7 @@ def test_a_slow_device_skips_cycles_and_the_schedule_does_not_drift() -> None:
     plc = Slow({"holding": [(0, 4)]})
     period = 0.04
     with (
-        _sim(plc) as sim,
+        TcpSimulator(plc) as sim,
         running(device(sim.port, [{"name": "x", "table": "holding", "address": 0}], poll_interval="40ms")) as r,
     ):
         wait_until(lambda: len(r.of("x")) >= 15, 10, what="15 readings")
@@ -295,7 +285,7 @@ def test_a_slow_device_skips_cycles_and_the_schedule_does_not_drift() -> None:
         wait_until(lambda: len(r.of("x")) >= n + 5, 10, what="slow polls")
         assert r.ctx.counters.get("cycles_skipped", 0) >= skipped + 4
         slow = [x.ts for x in r.of("x")[n + 1 :]]
-        assert all(b - a >= 2 * period - 0.01 for a, b in zip(slow, slow[1:], strict=False))  # no overlap
+        assert all(b - a >= 2 * period - 0.01 for a, b in itertools.pairwise(slow))  # no overlap
 
 
 def test_transaction_id_mismatch_recovers() -> None:
@@ -326,7 +316,7 @@ def test_transaction_id_mismatch_recovers() -> None:
                     continue
                 if not request:
                     return
-                tid, _, _, unit, fc, address, count = struct.unpack(">HHHBBHH", request[:12])
+                tid, _, _, unit, fc, _address, count = struct.unpack(">HHHBBHH", request[:12])
                 served.append(tid)
                 body = bytes((fc, 2 * count)) + b"".join(struct.pack(">H", 1000 + tid) for _ in range(count))
                 answer = struct.pack(">HHHB", tid, 0, len(body) + 1, unit) + body
