@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from drivers.serial_link import SerialLineConfig
 from edge_agent.driver import DeviceConfig
@@ -62,22 +62,35 @@ class RfidConfig(DeviceConfig, SerialLineConfig):
     )
     decode_gs1: bool = Field(True, description="decode EPCs (SGTIN, SSCC, GRAI, ...) to URI and GS1 element string")
 
-    @model_validator(mode="after")
-    def _protocol_limits(self) -> RfidConfig:
-        most = MAX_ANTENNAS[self.protocol]
-        bad = [a for a in self.antennas if not 1 <= a <= most]
+    @field_validator("antennas")
+    @classmethod
+    def _antennas(cls, value: list[int], info: ValidationInfo) -> list[int]:
+        protocol = info.data.get("protocol")
+        most = MAX_ANTENNAS.get(protocol, 4) if isinstance(protocol, str) else 4
+        bad = [a for a in value if not 1 <= a <= most]
         if bad:
-            raise ValueError(f"antennas: {self.protocol} readers have antenna ports 1-{most} (got {bad})")
-        if len(set(self.antennas)) != len(self.antennas):
-            raise ValueError("antennas: each antenna port once")
-        if self.power_dbm is not None:
-            low, high = POWER_RANGE[self.protocol]
-            if not low <= self.power_dbm <= high:
-                raise ValueError(f"power_dbm: {self.protocol} readers take {low:g}-{high:g} dBm")
-            if self.protocol == "r2000" and self.power_dbm != int(self.power_dbm):
-                raise ValueError("power_dbm: r2000 readers take whole dBm")
+            raise ValueError(f"{protocol} readers have antenna ports 1-{most} (got {bad})")
+        if len(set(value)) != len(value):
+            raise ValueError("name each antenna port once")
+        return value
+
+    @field_validator("power_dbm")
+    @classmethod
+    def _power(cls, value: float | None, info: ValidationInfo) -> float | None:
+        protocol = info.data.get("protocol")
+        if value is None or not isinstance(protocol, str) or protocol not in POWER_RANGE:
+            return value
+        low, high = POWER_RANGE[protocol]
+        if not low <= value <= high:
+            raise ValueError(f"{protocol} readers take {low:g}-{high:g} dBm")
+        if protocol == "r2000" and value != int(value):
+            raise ValueError("r2000 readers take whole dBm")
+        return value
+
+    @model_validator(mode="after")
+    def _combinations(self) -> RfidConfig:
         if self.protocol == "thingmagic" and self.absent_after <= 2 * self.cycle:
-            raise ValueError("absent_after: must be longer than two read cycles (`cycle`) for thingmagic readers")
+            raise ValueError("absent_after must be longer than two read cycles (`cycle`) for thingmagic readers")
         if self.per_antenna and self.report != "presence":
             raise ValueError("per_antenna applies to report: presence only")
         return self
