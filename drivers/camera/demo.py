@@ -84,11 +84,17 @@ def _paste_rotated(canvas: Image, patch: Image, center: tuple[int, int], angle: 
     mask = cv2.warpAffine(mask, turn, (side, side), flags=cv2.INTER_NEAREST, borderValue=0)
     cx, cy = center
     top, left = cy - side // 2, cx - side // 2
-    region = canvas[top : top + side, left : left + side]
-    region[mask > 0] = cv2.cvtColor(square, cv2.COLOR_GRAY2BGR)[mask > 0]
+    # Clip to the canvas: a label larger than the frame is cut, as a camera would cut it.
+    y_from, x_from = max(0, -top), max(0, -left)
+    y_to, x_to = min(side, canvas.shape[0] - top), min(side, canvas.shape[1] - left)
+    region = canvas[top + y_from : top + y_to, left + x_from : left + x_to]
+    keep = mask[y_from:y_to, x_from:x_to] > 0
+    region[keep] = cv2.cvtColor(square[y_from:y_to, x_from:x_to], cv2.COLOR_GRAY2BGR)[keep]
 
 
-def conveyor_frame(label: DemoLabel | None, *, size: tuple[int, int] = (1280, 720), seed: int = 0) -> Image:
+def conveyor_frame(
+    label: DemoLabel | None, *, size: tuple[int, int] = (1280, 720), seed: int = 0, module: int = 3
+) -> Image:
     """A BGR frame of a belt, with a parcel carrying `label` (or an empty belt for None)."""
     width, height = size
     rng = np.random.default_rng(seed)
@@ -99,7 +105,7 @@ def conveyor_frame(label: DemoLabel | None, *, size: tuple[int, int] = (1280, 72
     if label is None:
         return frame
     cv2.rectangle(frame, (width // 6, height // 8), (width * 5 // 6, height * 7 // 8), (90, 140, 180), -1)
-    code = render_code(label)
+    code = render_code(label, module=module)
     pad = 30
     label_img = np.full((code.shape[0] + 2 * pad + 40, code.shape[1] + 2 * pad), 255, np.uint8)
     label_img[pad : pad + code.shape[0], pad : pad + code.shape[1]] = code

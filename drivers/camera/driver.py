@@ -208,6 +208,20 @@ class CameraDriver(Driver):
         finally:
             capture.close()
 
+    @property
+    def replay_finished(self) -> bool:
+        """A file (without `loop`) was read to its end and every frame of it is decoded."""
+        capture, pipeline = self._capture, self._pipeline
+        thread = self._capture_thread
+        return (
+            capture is not None
+            and capture.ended
+            and pipeline is not None
+            and thread is not None
+            and not thread.is_alive()
+            and pipeline.idle()
+        )
+
     # -- driver API ---------------------------------------------------------------------------
     def run(self) -> None:
         cfg, ctx = self.config, self.ctx
