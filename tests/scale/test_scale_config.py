@@ -98,9 +98,7 @@ def test_two_scales_on_one_port_conflict() -> None:
     assert "pack-scale-2" in message and "/dev/ttyUSB0" in message
 
 
-def test_the_example_config_and_sample_are_valid_and_in_step(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_example_config_and_sample_are_valid_and_in_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "mqtt-password").write_text("secret\n")
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
     loaded = load_config(ROOT / "config" / "scale.yaml")

@@ -57,7 +57,10 @@ def running(port: str, **options: Any) -> Iterator[Running]:
 
 
 def test_mt_sics_poll_reports_motion_then_stable_weight() -> None:
-    with ScaleSimulator("mt-sics", settle=0.3) as sim, running(sim.port, protocol="mt-sics", poll_interval="50ms") as run:
+    with (
+        ScaleSimulator("mt-sics", settle=0.3) as sim,
+        running(sim.port, protocol="mt-sics", poll_interval="50ms") as run,
+    ):
         wait_until(lambda: run.ctx.state == "connected", 10, what="connected")
         sim.set_weight(2.5)
         wait_until(lambda: 2.5 in run.values(stable=True), 10, what="stable 2.5 kg")
@@ -139,13 +142,17 @@ def test_report_events_one_reading_per_parcel() -> None:
         ) as run,
     ):
         wait_until(lambda: run.ctx.state == "connected", 10, what="connected")
+
+        def polled(n: int) -> None:
+            """Wait for n more weights: the scale settles (0.15 s) and is seen settled."""
+            target = run.ctx.counters.get("weights", 0) + n
+            wait_until(lambda: run.ctx.counters.get("weights", 0) >= target, 10, what=f"{n} polls")
+
         for parcel in (3.2, 0.3, 7.75):  # 0.3 kg is below min_weight
             sim.set_weight(parcel)
-            deadline = run.ctx.counters.get("weights", 0) + 12  # let the scale settle and be polled
-            wait_until(lambda d=deadline: run.ctx.counters.get("weights", 0) >= d, 10, what="polls")
+            polled(12)
             sim.set_weight(0.0)
-            deadline = run.ctx.counters.get("weights", 0) + 8
-            wait_until(lambda d=deadline: run.ctx.counters.get("weights", 0) >= d, 10, what="polls")
+            polled(8)
         assert [(r.value, (r.extra or {}).get("event")) for r in run.readings] == [
             (3.2, "weighed"),
             (7.75, "weighed"),
@@ -230,7 +237,7 @@ def sma_responder(pty: PtyPair, stop: threading.Event, seen: list[bytes]) -> Non
 
 
 def test_sma_poll_and_commands_over_a_pty() -> None:
-    stop, seen = threading.Event(), []
+    stop, seen = threading.Event(), list[bytes]()
     with PtyPair() as pty:
         responder = threading.Thread(target=sma_responder, args=(pty, stop, seen), daemon=True)
         responder.start()
