@@ -112,6 +112,8 @@ class ScaleConfig(DeviceConfig, SerialLineConfig):
             allowed = _POLL_COMMANDS[protocol]
             if self.poll_command not in allowed:
                 problems.append(f"poll_command for {protocol} must be one of {', '.join(allowed)}")
+        if self.data_parity != "none" and self.bytesize != 8:
+            problems.append("data_parity applies to ports opened with bytesize 8 (with 7 bits the port removes parity)")
         if self.report == "events":
             if self.min_weight is None:
                 problems.append("report: events needs `min_weight:` (the lightest item that counts, in the scale unit)")

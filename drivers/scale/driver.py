@@ -95,6 +95,7 @@ class ScaleDriver(Driver):
             tolerance=config.tolerance,
         )
         self._commands: queue.Queue[_Pending] = queue.Queue()
+        self._inflight: _Pending | None = None  # sent to the scale, waiting for its answer
         self._lock = threading.Lock()
         self._accepting = False
         self._tare: float | None = None  # from our own MT-SICS tare command, where the protocol is silent
@@ -117,16 +118,15 @@ class ScaleDriver(Driver):
         last_valid = now
         next_poll = now
         poll_deadline: float | None = None
-        inflight: _Pending | None = None
         answering = False
         errors_logged = False
         while not ctx.stopping.is_set():
             now = time.monotonic()
-            if inflight is None and poll_deadline is None and not self._commands.empty():
-                inflight = self._commands.get_nowait()
-                inflight.deadline = now + cfg.command_timeout
-                link.write(inflight.frame)
-            if poll and inflight is None and poll_deadline is None and now >= next_poll:
+            if self._inflight is None and poll_deadline is None and not self._commands.empty():
+                self._inflight = self._commands.get_nowait()
+                self._inflight.deadline = now + cfg.command_timeout
+                link.write(self._inflight.frame)
+            if poll and self._inflight is None and poll_deadline is None and now >= next_poll:
                 link.write(request)
                 poll_deadline = now + cfg.reply_timeout
                 next_poll = now + cfg.poll_interval
@@ -144,9 +144,9 @@ class ScaleDriver(Driver):
                     if not answering:
                         answering = True
                         ctx.connected()
-                    if inflight is not None and self._answers(inflight, event):
-                        self._resolve(inflight, event)
-                        inflight = None
+                    if self._inflight is not None and self._answers(self._inflight, event):
+                        self._resolve(self._inflight, event)
+                        self._inflight = None
                         if start:
                             link.write(start)  # a command may end the stream: ask for it again
                     elif isinstance(event, ScaleError):
@@ -169,9 +169,11 @@ class ScaleDriver(Driver):
             if poll_deadline is not None and now > poll_deadline:
                 ctx.count("timeouts")
                 poll_deadline = None
-            if inflight is not None and now > inflight.deadline:
-                inflight.finish(error=f"the scale did not answer {inflight.action} within {cfg.command_timeout:g}s")
-                inflight = None
+            if self._inflight is not None and now > self._inflight.deadline:
+                self._inflight.finish(
+                    error=f"the scale did not answer {self._inflight.action} within {cfg.command_timeout:g}s"
+                )
+                self._inflight = None
             if now - last_valid > cfg.silence_timeout:
                 raise DeviceError(
                     f"scale on {cfg.port}: no valid {cfg.protocol} data for {cfg.silence_timeout:g}s "
@@ -188,6 +190,9 @@ class ScaleDriver(Driver):
             except queue.Empty:
                 break
             pending.finish(error=f"scale {self.ctx.device_id} stopped before the command was sent")
+        if self._inflight is not None:
+            self._inflight.finish(error=f"scale {self.ctx.device_id} stopped or was lost before it answered")
+            self._inflight = None
         self._link.close()
 
     # -- readings ---------------------------------------------------------------------------------
@@ -206,7 +211,7 @@ class ScaleDriver(Driver):
             extra["event"] = "weighed"
         return self.ctx.reading(
             "weight",
-            weight.value,
+            None if weight.value is None else weight.value + 0.0,  # + 0.0: no -0.0 on the wire
             ts=ts,
             quality="bad" if weight.error is not None else "good",
             unit=weight.unit or None,

@@ -258,3 +258,25 @@ def test_sma_poll_and_commands_over_a_pty() -> None:
             stop.set()
             responder.join(2)
     assert seen[0] == b"\nW\r" and b"\nZ\r" in seen and b"\nT\r" in seen
+
+
+def test_a_command_waiting_for_the_scale_fails_at_once_when_the_driver_stops() -> None:
+    outcome: list[BaseException] = []
+    with ScaleSimulator("mt-sics", settle=30.0) as sim:
+        with running(sim.port, protocol="mt-sics", command_timeout="20s") as run:
+            wait_until(lambda: run.ctx.state == "connected", 10, what="connected")
+            sim.set_weight(5.0)  # in motion for 30 s: the scale holds the Z command
+
+            def zero() -> None:
+                try:
+                    run.driver.execute("zero", {})
+                except CommandError as err:
+                    outcome.append(err)
+
+            caller = threading.Thread(target=zero)
+            caller.start()
+            wait_until(lambda: "Z" in sim.commands, 10, what="Z sent")
+        t0 = time.monotonic()
+        caller.join(5)
+        assert time.monotonic() - t0 < 1.0
+    assert len(outcome) == 1 and "stopped or was lost before it answered" in str(outcome[0])
