@@ -164,14 +164,21 @@ def _start_demo_devices(state: Path) -> list[Any]:
     return demos
 
 
-def _add_probes(sub: Any) -> None:
-    """`edge-agent probe KIND ...`: technician tools contributed by drivers (entry points)."""
+def _add_probes(sub: Any, load: bool) -> None:
+    """`edge-agent probe KIND ...`: technician tools contributed by drivers (entry points).
+
+    They are imported only when `probe` is the command: OpenCV and friends cost tens of MB of
+    RSS that `run` must not pay.
+    """
     from importlib.metadata import entry_points
 
     probes = sorted(entry_points(group="edge_agent.probes"), key=lambda ep: ep.name)
     parser = sub.add_parser("probe", help="look at what a device sends (technician tools)")
     kinds = parser.add_subparsers(dest="probe", required=True)
     for ep in probes:
+        if not load:
+            kinds.add_parser(ep.name)
+            continue
         try:
             configure = ep.load()
         except Exception as err:  # a broken plugin must not break the CLI
@@ -206,7 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     p.set_defaults(func=cmd_demo)
 
-    _add_probes(sub)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _add_probes(sub, load="probe" in argv[:1])
 
     args = parser.parse_args(argv)
     return int(args.func(args))

@@ -99,6 +99,12 @@ class BufferConfig(_Strict):
         description="full: each commit survives power loss (one fsync); normal: survives a crash or kill -9",
     )
 
+    commit_interval: Duration = Field(
+        0.02,
+        le=1.0,
+        description="commits are at least this far apart; readings arriving meanwhile share the next commit",
+    )
+
 
 class AgentConfig(_Strict):
     gateway: GatewayConfig

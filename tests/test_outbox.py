@@ -102,13 +102,13 @@ def test_max_age_drops_old_readings(tmp_path: Path) -> None:
 def test_full_disk_keeps_readings_in_memory_and_commits_when_space_returns(tmp_path: Path) -> None:
     box = make(tmp_path)
     assert box._db is not None
-    pages = box._db.conn.execute("PRAGMA page_count").fetchone()[0]
-    box._db.conn.execute(f"PRAGMA max_page_count={pages}")  # SQLite now fails as on a full disk
+    pages = box._db.execute("PRAGMA page_count").fetchone()[0]
+    box._db.execute(f"PRAGMA max_page_count={pages}")  # SQLite now fails as on a full disk
     big = [Reading("a", "blob", "x" * 2000) for _ in range(200)]
     box.put_many(big)
     wait_until(lambda: box.stats.commit_errors >= 2, 10, what="commit failing with SQLITE_FULL")
     assert box.stats.accepted == 0 and box.depth == 200  # held, not lost
-    box._db.conn.execute("PRAGMA max_page_count=1073741823")
+    box._db.execute("PRAGMA max_page_count=1073741823")
     wait_until(lambda: box.stats.accepted == 200, 10, what="commit after space returned")
     assert [r["seq"] for r in all_rows(box)] == list(range(1, 201))
     box.close()

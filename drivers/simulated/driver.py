@@ -32,8 +32,8 @@ class SimulatedDriver(Driver):
 
     def run(self) -> None:
         cfg, ctx = self.config, self.ctx
-        tick = min(cfg.tick, 1.0 / cfg.rate) if cfg.rate >= 1 else 1.0 / cfg.rate
-        tick = max(tick, 0.001)
+        # Readings come in groups once per tick, as from a polled device; a slow rate ticks per reading.
+        tick = max(cfg.tick, 1.0 / cfg.rate) if cfg.rate * cfg.tick < 1 else cfg.tick
         device, kind, unit = ctx.device_id, cfg.kind, cfg.unit
         limit = cfg.max_readings
         emitted = 0
