@@ -18,7 +18,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 from edge_agent.config import BufferConfig
 from edge_agent.reading import Reading, ReadingEncoder
 

@@ -161,7 +161,8 @@ def test_topic_prefix_is_checked() -> None:
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "edge_agent.cli", *args], capture_output=True, text=True, timeout=60)
+    cmd = [sys.executable, "-m", "edge_agent.cli", *args]
+    return subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=60)
 
 
 def test_cli_validate_exit_codes(tmp_path: Path) -> None:

@@ -81,7 +81,7 @@ def test_ack_removes_only_acknowledged_rows(tmp_path: Path) -> None:
     box.put_many(readings("b", 5))
     assert box.flush(5)
     conn = box.reader()
-    first, second = Outbox.fetch(conn, 0)
+    first, _ = Outbox.fetch(conn, 0)
     conn.close()
     box.ack([first.id])
     assert box.flush(5)
