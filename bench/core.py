@@ -181,7 +181,6 @@ def drain(readings: int, synchronous: str) -> None:
                 conn.close()
                 if row[0] >= readings:
                     break
-        buffered_at = time.monotonic()
         broker = LocalBroker(port).start()
         counter = Counter(port)
         t0 = time.monotonic()
