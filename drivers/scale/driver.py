@@ -130,6 +130,10 @@ class ScaleDriver(Driver):
                 link.write(request)
                 poll_deadline = now + cfg.reply_timeout
                 next_poll = now + cfg.poll_interval
+            if poll and self._inflight is None and poll_deadline is None and 0 < next_poll - now < link.timeout:
+                if ctx.wait(next_poll - now):  # the next request is due before a read would time out
+                    break
+                continue
             data = link.read()
             if data:
                 ts = time.time()
