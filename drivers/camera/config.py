@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -152,4 +153,5 @@ class CameraConfig(DeviceConfig):
         if self.kind != "device":
             return {}
         name = f"/dev/video{self.source}" if isinstance(self.source, int) else self.source
-        return {f"camera:{name}": None}
+        # /dev/v4l/by-id/... and /dev/videoN are one camera when the link points there.
+        return {f"camera:{os.path.realpath(name)}": None}
