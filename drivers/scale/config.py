@@ -10,7 +10,7 @@ from drivers.scale.ascii_profile import PRESETS, Profile, ProfileError
 from drivers.scale.events import ReportMode
 from drivers.scale.frames import DataParity
 from drivers.serial_link import SerialLineConfig
-from edge_agent.driver import DeviceConfig
+from edge_agent import DeviceConfig
 from edge_agent.units import Duration
 
 __all__ = ["Protocol", "ScaleConfig"]

@@ -21,8 +21,7 @@ from drivers.scale.config import ScaleConfig
 from drivers.scale.events import Report, Reporter
 from drivers.scale.frames import Event, Reply, ScaleError, Weight
 from drivers.serial_link import SerialLink
-from edge_agent.driver import CommandError, DeviceError, Driver, DriverContext
-from edge_agent.reading import Reading
+from edge_agent import CommandError, DeviceError, Driver, DriverContext, Reading
 
 __all__ = ["ScaleDriver", "make_decoder"]
 

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from drivers.scale import ascii_profile, mt_sics, sma, toledo
 from drivers.scale.frames import DataParity, Reply, ScaleError, Weight
 from drivers.serial_link import SerialLineConfig, SerialLink
-from edge_agent.driver import DeviceError
+from edge_agent import DeviceError
 from edge_agent.units import parse_duration
 
 __all__ = ["configure", "describe", "probe"]
