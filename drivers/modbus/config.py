@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from edge_agent.driver import DeviceConfig
 from edge_agent.units import Duration
@@ -38,6 +38,14 @@ TYPE_REGISTERS: dict[str, int] = {
     "int64": 4,
     "uint64": 4,
     "float64": 4,
+}
+
+_DEADBAND_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "number", "minimum": 0, "description": "absolute change"},
+        {"type": "string", "pattern": r"^\s*[0-9.]+\s*%\s*$", "description": "percentage, e.g. '2%'"},
+        {"type": "null"},
+    ],
 }
 
 _PERCENT = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*%\s*$")
@@ -104,7 +112,7 @@ class PointConfig(BaseModel):
     scale: float = Field(1.0, description="value = raw * scale + offset")
     offset: float = Field(0.0, description="value = raw * scale + offset")
     unit: str | None = Field(None, description="unit of the value, e.g. m/s, °C, kg")
-    deadband: Deadband | None = Field(
+    deadband: Annotated[Deadband | None, WithJsonSchema(_DEADBAND_SCHEMA)] = Field(
         None,
         description="publish only when the value changes by more than this (absolute, e.g. 0.05) or by a "
         "percentage of the last published value ('2%'); 0 means on any change",
