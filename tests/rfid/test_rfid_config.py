@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from drivers.rfid import RfidConfig, RfidDriver
@@ -92,3 +94,17 @@ def test_m100_has_one_antenna_and_thingmagic_needs_absent_after_over_two_cycles(
         RfidConfig.model_validate({"id": "x", "protocol": "m100", "port": "/dev/x", "antennas": [1, 2]})
     with pytest.raises(ValueError, match="two read cycles"):
         RfidConfig.model_validate({"id": "x", "protocol": "thingmagic", "port": "/dev/x", "absent_after": "400ms"})
+
+
+def test_sample_readme_and_example_gateway_agree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = Path(__file__).resolve().parents[2]
+    sample = (root / "drivers" / "rfid" / "sample.yaml").read_text()
+    example = (root / "config" / "rfid.yaml").read_text()
+    assert example.endswith(sample)
+    assert sample in (root / "drivers" / "rfid" / "README.md").read_text()
+    assert "drivers/rfid/README.md" in example
+    (tmp_path / "mqtt-password").write_text("secret\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    devices = parse_config(example, "config/rfid.yaml").devices
+    assert [d.id for d in devices] == ["door-5-rfid", "tunnel-2-rfid", "desk-3-rfid", "gate-1-rfid"]
+    assert all(isinstance(d, RfidConfig) for d in devices)
