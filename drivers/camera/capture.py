@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from drivers.camera.config import Region, SourceKind, source_kind
-from edge_agent.driver import DeviceError
+from edge_agent import DeviceError
 
 __all__ = ["IMAGE_SUFFIXES", "Capture", "CapturedFrame", "list_images"]
 
@@ -128,6 +128,7 @@ class Capture:
             raise DeviceError(f"{self.name}: cannot open (OpenCV could not read it)")
         if self.kind == "device":
             cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # the newest frame, not a backlog in the driver
+            cap.set(cv2.CAP_PROP_READ_TIMEOUT_MSEC, self.read_timeout * 1000)  # where the backend supports it
         self._cap = cap
 
     def close(self) -> None:

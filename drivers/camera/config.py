@@ -10,8 +10,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from drivers.camera.decode import SYMBOLOGIES
-from edge_agent.driver import DeviceConfig
-from edge_agent.units import Duration
+from edge_agent import DeviceConfig, Duration
 
 __all__ = ["CameraConfig", "Region", "SourceKind", "source_kind"]
 

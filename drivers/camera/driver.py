@@ -21,8 +21,7 @@ from drivers.camera.config import CameraConfig
 from drivers.camera.decode import Decoded, DecodeOptions, Locator, decode_frame
 from drivers.camera.dedupe import Deduper
 from drivers.camera.gs1 import parse_gs1
-from edge_agent.driver import DeviceError, Driver, DriverContext
-from edge_agent.reading import Quality, Reading
+from edge_agent import DeviceError, Driver, DriverContext, Quality, Reading
 
 __all__ = ["CameraDriver", "DecodePipeline", "barcode_fields"]
 

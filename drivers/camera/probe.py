@@ -23,7 +23,7 @@ from drivers.camera.capture import Capture, CapturedFrame
 from drivers.camera.config import DEFAULT_FORMATS, Symbology
 from drivers.camera.decode import Decoded, DecodeOptions, Locator, decode_frame
 from drivers.camera.driver import barcode_fields
-from edge_agent.driver import DeviceError
+from edge_agent import DeviceError
 
 __all__ = ["annotate", "configure"]
 

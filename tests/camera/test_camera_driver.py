@@ -16,6 +16,7 @@ import pytest
 from drivers.camera import CameraConfig, CameraDriver
 from drivers.camera.capture import CapturedFrame
 from drivers.camera.decode import Decoded, Locator
+from drivers.camera.demo import DemoLabel, conveyor_frame
 from drivers.camera.driver import DecodePipeline
 from edge_agent.supervisor import Supervisor
 from tests.camera.common import TESTDATA, Collector, Sample, require_testdata, samples
@@ -134,6 +135,36 @@ def test_folder_is_watched_in_name_order_and_a_missing_folder_is_a_device_error(
         assert "folder" in str(run.error) and str(folder) in str(run.error)
     finally:
         run.stop()
+
+
+def test_roi_and_downscale_search_only_the_region_and_report_full_frame_positions(
+    tmp_path: Path, unique_id: str
+) -> None:
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    label = DemoLabel("(00)376104250021234569", "code128", gs1=True)
+    frame = conveyor_frame(label)  # 1280x720, the label centred at (640, 360)
+    outside = conveyor_frame(DemoLabel("4006381333931", "ean13"))
+    cv2.imwrite(str(folder / "1.png"), frame)
+    cv2.imwrite(str(folder / "2.png"), np.ascontiguousarray(np.roll(outside, 560, axis=1)))  # label at x≈1200
+    config = CameraConfig(
+        id=unique_id,
+        source=str(folder),
+        formats=["code128", "ean13"],
+        fps=20,
+        roi={"x": 200, "y": 100, "width": 900, "height": 560},
+        downscale=0.75,
+    )
+    run = Running(config)
+    try:
+        wait_until(lambda: run.collector.ctx.counters.get("frames_decoded", 0) >= 2, 15, what="both frames decoded")
+    finally:
+        run.stop()
+    assert run.collector.values() == ["00376104250021234569"]  # the EAN-13 is outside the region
+    position = run.collector.readings[0].extra["position"]  # type: ignore[index]
+    centre_x = sum(p[0] for p in position["corners"]) / 4
+    centre_y = sum(p[1] for p in position["corners"]) / 4
+    assert abs(centre_x - 640) < 20 and abs(centre_y - 345) < 30  # full-frame pixels, not ROI/scaled ones
 
 
 def test_missing_sources_fail_with_a_clear_message_and_close_is_safe(tmp_path: Path) -> None:
