@@ -286,6 +286,15 @@ class _Session:
     def other(self, event: Any) -> None:
         """An event nobody waited for."""
 
+    def heartbeat(self) -> None:
+        """A cheap question to a reader that has had nothing to say for a while."""
+        raise NotImplementedError
+
+    def idle_check(self) -> None:
+        """With inventory stopped a reader sends nothing: ask now and then whether it is still there."""
+        if not self.inventory_on and time.monotonic() - self.last_rx > max(1.0, 3 * self.cfg.response_timeout):
+            self.heartbeat()
+
     def reader_error(self, message: str) -> None:
         """Log a reader-reported problem once, until inventory works again."""
         self.driver.ctx.count("reader_errors")
@@ -380,7 +389,13 @@ class _R2000(_Session):
                 raise CommandError(f"reader refused {dbm:g} dBm: {message}")
             self.log.warning("R2000 reader on %s refused %g dBm: %s", self.cfg.port, dbm, message)
 
+    def heartbeat(self) -> None:
+        self.request(
+            r2000.get_firmware_version(address=self.address), self._reply(r2000.CMD_GET_FIRMWARE_VERSION), "get version"
+        )
+
     def step(self) -> None:
+        self.idle_check()
         now = time.monotonic()
         if self.inventory_on and self.awaiting_since is None:
             self.link.write(self._inventory_frame())
@@ -484,7 +499,11 @@ class _M100(_Session):
                 raise CommandError(f"reader refused {dbm:g} dBm: {message}")
             self.log.warning("M100 reader on %s refused %g dBm: %s", self.cfg.port, dbm, message)
 
+    def heartbeat(self) -> None:
+        self.request(m100.get_info(0), self._reply(m100.CMD_GET_INFO), "get module info")
+
     def step(self) -> None:
+        self.idle_check()
         for event in self.read():
             self.other(event)
         if self.inventory_on and time.monotonic() - self.last_rx > self.cfg.response_timeout:
@@ -560,8 +579,12 @@ class _ThingMagic(_Session):
         if not answer.ok:
             raise CommandError(f"reader refused {dbm:g} dBm: {answer.fault}")
 
+    def heartbeat(self) -> None:
+        self._call(thingmagic.get_version(), thingmagic.OP_GET_VERSION, "get version")
+
     def step(self) -> None:
         if not self.inventory_on:
+            self.idle_check()
             for _event in self.read():
                 pass
             return

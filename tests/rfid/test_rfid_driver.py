@@ -205,6 +205,18 @@ def test_a_silent_reader_is_a_device_error(sims: list[ReaderSimulator]) -> None:
     assert lost.quality == "uncertain" and (lost.extra or {})["reason"] == "reader_lost"
 
 
+@pytest.mark.parametrize("protocol", ["r2000", "m100", "thingmagic"])
+def test_an_idle_reader_is_checked_now_and_then(sims: list[ReaderSimulator], protocol: str) -> None:
+    sim = start(sims, protocol, [SimTag(SGTIN, -55)])
+    run = Running(sim.port, protocol=protocol, inventory=False, response_timeout="200ms")
+    wait_until(lambda: run.ctx.state == "connected", 10, what="connected")
+    handshakes = sum(sim.commands.values())
+    wait_until(lambda: sum(sim.commands.values()) > handshakes, 5, what="a heartbeat")
+    sim.mute = True
+    wait_until(lambda: not run.thread.is_alive(), 10, what="run() to give up")
+    assert "did not answer" in str(run.error) and run.events() == []
+
+
 @pytest.mark.parametrize("protocol", ["r2000", "thingmagic"])
 def test_stop_is_noticed_quickly(sims: list[ReaderSimulator], protocol: str) -> None:
     sim = start(sims, protocol, tags(10), reads_per_second=500)
