@@ -6,7 +6,7 @@ except `edge_agent.units` and `edge_agent.topics`.
 
 from importlib.metadata import PackageNotFoundError, version
 
-from edge_agent.driver import CommandError, DeviceConfig, DeviceError, DeviceState, Driver, DriverContext
+from edge_agent.driver import CommandError, CommandSpec, DeviceConfig, DeviceError, DeviceState, Driver, DriverContext
 from edge_agent.reading import Quality, Reading
 from edge_agent.units import Duration, Size, parse_duration, parse_size
 
@@ -17,6 +17,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 __all__ = [
     "CommandError",
+    "CommandSpec",
     "DeviceConfig",
     "DeviceError",
     "DeviceState",

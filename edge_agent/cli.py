@@ -50,8 +50,54 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"edge-agent: configuration has {len(err.issues)} error(s):\n{err}", file=sys.stderr)
         return 2
     setup_logging(args.log_level or loaded.agent.log_level)
-    Agent(loaded).run_forever()
+    Agent(loaded, config_path=args.config).run_forever()
     return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """One screen for a technician: devices, last readings, errors, outbox, broker."""
+    from edge_agent.metrics import read_status
+
+    try:
+        loaded = _load(args.config)
+    except ConfigError as err:
+        print(f"edge-agent status: cannot read {args.config}:\n{err}", file=sys.stderr)
+        return 2
+    path = loaded.agent.status_socket
+    try:
+        snap = read_status(path)
+    except OSError as err:
+        print(
+            f"edge-agent status: the agent does not answer on {path}: {err.strerror or err}\n"
+            "  is it running? (systemctl status edge-agent)",
+            file=sys.stderr,
+        )
+        return 3
+    if args.json:
+        print(json.dumps(snap, indent=2))
+        return 0
+    print(format_status(snap))
+    return 0
+
+
+def format_status(snap: dict[str, Any]) -> str:
+    mq, box = snap["mqtt"], snap["outbox"]
+    broker = "connected" if mq["connected"] else "DISCONNECTED"
+    oldest = f", oldest {box['oldest_age_s']:.1f}s" if box["oldest_age_s"] is not None else ""
+    lines = [
+        f"edge-agent {snap['version']}  gateway {snap['gateway']}  up {snap['uptime_s']:.0f}s  "
+        f"config {snap['config_hash']}",
+        f"broker  {mq['broker']}  {broker}  reconnects {mq['reconnects']}  in flight {mq['inflight']}",
+        f"outbox  {box['readings']} readings waiting ({box['bytes']} of {box['max_bytes']} bytes{oldest}); "
+        f"dropped {box['dropped_oldest'] + box['dropped_age']}, rejected {box['rejected']}",
+        "",
+        f"{'DEVICE':<20} {'DRIVER':<10} {'STATE':<10} {'READINGS':>10} {'LAST':>8}  ERROR",
+    ]
+    for device, d in sorted(snap["devices"].items()):
+        last = "-" if d["last_reading_age_s"] is None else f"{d['last_reading_age_s']:.1f}s"
+        error = d["error"] or ""
+        lines.append(f"{device:<20} {d['driver']:<10} {d['state']:<10} {d['accepted']:>10} {last:>8}  {error}")
+    return "\n".join(lines)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -203,6 +249,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("validate", help="check a config file; exit 0 when valid")
     p.add_argument("-c", "--config", default=DEFAULT_CONFIG)
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("status", help="show the running agent's devices, outbox and broker state")
+    p.add_argument("-c", "--config", default=DEFAULT_CONFIG)
+    p.add_argument("--json", action="store_true", help="the raw snapshot as JSON")
+    p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("schema", help="print the JSON Schema of the config file")
     p.set_defaults(func=cmd_schema)

@@ -34,6 +34,7 @@ __all__ = [
     "ConfigIssue",
     "GatewayConfig",
     "LoadedConfig",
+    "MetricsConfig",
     "MqttConfig",
     "TlsConfig",
     "load_config",
@@ -106,16 +107,40 @@ class BufferConfig(_Strict):
     )
 
 
+class MetricsConfig(_Strict):
+    listen: str | None = Field(
+        None,
+        description="host:port of the Prometheus endpoint, e.g. 127.0.0.1:9108 (off when absent)",
+        pattern=r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.\-]+):[0-9]{1,5}$",
+    )
+    interval: Duration = Field(30.0, ge=1.0, description="how often {topic_prefix}/metrics is published")
+    cert_warn_days: float = Field(30, ge=0, description="warn this many days before the client certificate expires")
+
+
+class SupervisorConfig(_Strict):
+    restart_min: Duration = Field(1.0, gt=0, description="first wait before a failed device is started again")
+    restart_max: Duration = Field(30.0, gt=0, description="the wait doubles up to this")
+
+
 class AgentConfig(_Strict):
     gateway: GatewayConfig
     mqtt: MqttConfig = MqttConfig()
     buffer: BufferConfig
+    metrics: MetricsConfig = MetricsConfig()
+    supervisor: SupervisorConfig = SupervisorConfig()
+    control_socket: Path | None = Field(
+        None, description="Unix socket for `edge-agent status` (default: edge-agent.sock beside the buffer)"
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     devices: list[dict[str, Any]] = Field(default_factory=list, description="one entry per device")
 
     @property
     def topic_prefix(self) -> str:
         return self.mqtt.topic_prefix or f"warehouse/{self.gateway.site}/{self.gateway.id}"
+
+    @property
+    def status_socket(self) -> Path:
+        return self.control_socket or Path(self.buffer.path).parent / "edge-agent.sock"
 
 
 # -- errors ---------------------------------------------------------------------------------

@@ -13,13 +13,15 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from edge_agent.reading import Quality, Reading
 from edge_agent.topics import check_segment
+from edge_agent.units import Duration
 
 __all__ = [
     "CommandError",
+    "CommandSpec",
     "DeviceConfig",
     "DeviceError",
     "DeviceState",
@@ -38,6 +40,41 @@ class CommandError(Exception):
     """A command the driver refuses or cannot carry out; the message is sent back to the hub."""
 
 
+class CommandSpec(BaseModel):
+    """One command the hub may send to a device: nothing else is allowed (deny by default).
+
+    `write: <point>` writes a value to a point (PLCs) and needs `values` or `min`/`max`;
+    `action: <name>` runs a driver action without a value (`tare`, `zero`, `start_inventory`, ...).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(description="topic segment: {topic_prefix}/cmd/{device}/{name}")
+    write: str | None = Field(None, description="the point this command writes")
+    action: str | None = Field(None, description="a driver action, e.g. tare, zero, start_inventory")
+    values: list[float | int | str | bool] | None = Field(None, description="the only values allowed")
+    min: float | None = Field(None, description="lowest value allowed")
+    max: float | None = Field(None, description="highest value allowed")
+    min_interval: Duration | None = Field(None, description="refuse a command sooner than this after the last")
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_topic_segment(cls, value: str) -> str:
+        return check_segment(value, "command name")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> CommandSpec:
+        if (self.write is None) == (self.action is None):
+            raise ValueError("a command needs exactly one of `write: <point>` or `action: <name>`")
+        if self.write is not None and self.values is None and self.min is None and self.max is None:
+            raise ValueError(f"command {self.name!r} writes {self.write!r}: give the allowed `values` or `min`/`max`")
+        if self.action is not None and (self.values is not None or self.min is not None or self.max is not None):
+            raise ValueError(f"command {self.name!r} runs action {self.action!r}, which takes no value")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"command {self.name!r}: min {self.min} is above max {self.max}")
+        return self
+
+
 class DeviceConfig(BaseModel):
     """Base of every driver's config model: unknown keys are errors, values are immutable."""
 
@@ -45,11 +82,33 @@ class DeviceConfig(BaseModel):
 
     id: str
     driver: str
+    commands: list[CommandSpec] = Field(
+        default_factory=list, description="commands the hub may send to this device (none when absent)"
+    )
 
     @field_validator("id")
     @classmethod
     def _id_is_topic_segment(cls, value: str) -> str:
         return check_segment(value, "device id")
+
+    @model_validator(mode="after")
+    def _commands_fit_the_device(self) -> DeviceConfig:
+        names = [c.name for c in self.commands]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"command names must be unique: {', '.join(duplicates)}")
+        for spec in self.commands:
+            problem = self.check_command(spec)
+            if problem:
+                raise ValueError(f"command {spec.name!r}: {problem}")
+        return self
+
+    def check_command(self, spec: CommandSpec) -> str | None:
+        """Driver-specific check of a command (e.g. that `write` names a writable point).
+
+        The base refuses every command: a driver that supports commands overrides this.
+        """
+        return f"driver {self.driver!r} accepts no commands"
 
     def claims(self) -> dict[str, str | None]:
         """Resources this device holds exclusively, e.g. {"serial:/dev/ttyUSB0": None}.
@@ -81,6 +140,7 @@ class DriverContext:
         self.last_error: str | None = None
         self.state_since = time.time()
         self.counters: dict[str, int] = {}
+        self.gauges: dict[str, float] = {}
         self.last_reading_ts: float | None = None
 
     # -- readings ---------------------------------------------------------------------------
@@ -121,6 +181,10 @@ class DriverContext:
     def count(self, name: str, n: int = 1) -> None:
         """A driver counter for metrics (frames_dropped, timeouts, ...)."""
         self.counters[name] = self.counters.get(name, 0) + n
+
+    def set_gauge(self, name: str, value: float) -> None:
+        """A driver gauge for metrics (poll_duration_seconds, queue depth, ...)."""
+        self.gauges[name] = value
 
     def wait(self, seconds: float) -> bool:
         """Sleep unless stopping; True when the driver should stop."""

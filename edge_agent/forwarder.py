@@ -15,7 +15,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -42,10 +42,12 @@ class ForwarderStats:
     reconnects: int = 0
     refused: int = 0  # messages the broker answered with a failure reason code
     connected_since: float | None = None
+    per_device: dict[str, int] = field(default_factory=dict)  # readings acknowledged
 
 
 @dataclass(frozen=True, slots=True)
 class _InFlight:
+    device: str
     chunk_ids: tuple[int, ...]
     readings: int
 
@@ -102,6 +104,8 @@ class Forwarder:
         self._device_status: dict[str, bytes] = {}
         self._down_since: float | None = time.time()
         self._error_logged = False
+        self.heartbeat = time.monotonic()  # the pump's last turn, for the watchdog
+        self.on_connected: list[Callable[[mqtt.Client], None]] = []  # e.g. command subscriptions
         self._client = self._make_client()
 
     # -- setup ------------------------------------------------------------------------------
@@ -191,6 +195,21 @@ class Forwarder:
         if self.connected:
             self._publish_status(f"devices/{device}/status", data)
 
+    def clear_device_status(self, device: str) -> None:
+        """A removed device: its retained status is deleted (an empty retained message)."""
+        self._device_status.pop(device, None)
+        if self.connected:
+            self._publish_status(f"devices/{device}/status", b"")
+
+    def publish_online(self) -> None:
+        """Re-announce `online` (after a reload changed the config hash or the device list)."""
+        if self.connected:
+            self._publish_status("status", orjson.dumps(self._online_payload()))
+
+    def publish_metrics(self, payload: dict[str, Any]) -> None:
+        if self.connected:
+            self._client.publish(f"{self.prefix}/metrics", orjson.dumps(payload), qos=0, retain=True)
+
     def _publish_status(self, subtopic: str, data: bytes) -> None:
         info = self._client.publish(f"{self.prefix}/{subtopic}", data, qos=1, retain=True)
         self._track(info.mid, None)
@@ -219,6 +238,8 @@ class Forwarder:
         else:
             log.info("MQTT connected to %s:%d", self.config.host, self.config.port)
         self._error_logged = False
+        for hook in self.on_connected:
+            hook(client)
         self._connected.set()
         self._room.set()
 
@@ -280,6 +301,8 @@ class Forwarder:
             self.outbox.ack(entry.chunk_ids)
             self.stats.messages += 1
             self.stats.readings += entry.readings
+            per_device = self.stats.per_device
+            per_device[entry.device] = per_device.get(entry.device, 0) + entry.readings
         self._room.set()
 
     # -- the pump (own thread) --------------------------------------------------------------
@@ -298,6 +321,7 @@ class Forwarder:
         window = self.config.max_inflight
         committed = self.outbox.committed
         while not self._stopping.is_set():
+            self.heartbeat = time.monotonic()
             if not self._connected.is_set() or len(self._inflight) >= window:
                 self._room.clear()
                 if not self._connected.is_set() or len(self._inflight) >= window:
@@ -334,6 +358,6 @@ class Forwarder:
 
     def _publish(self, device: str, chunks: list[Chunk]) -> None:
         payload = self.outbox.encoder.message(device, [c.payload for c in chunks])
-        entry = _InFlight(tuple(c.id for c in chunks), sum(c.count for c in chunks))
+        entry = _InFlight(device, tuple(c.id for c in chunks), sum(c.count for c in chunks))
         info = self._client.publish(f"{self.prefix}/readings/{device}", payload, qos=self.config.qos)
         self._track(info.mid, entry)

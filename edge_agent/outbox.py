@@ -78,6 +78,7 @@ class Outbox:
         self._readings = 0
         self._full_episode = False
         self._busy = False
+        self.heartbeat = time.monotonic()  # the writer's last turn, for the watchdog
         self._error_episode: str | None = None
         self._last_housekeeping = 0.0
 
@@ -217,6 +218,7 @@ class Outbox:
         while True:
             # Acks may wait a little (a crash before their delete only means a resend) so that
             # deletes share a transaction with the next inserts instead of costing one of their own.
+            self.heartbeat = time.monotonic()
             self._wake.wait(ACK_DELAY if acks else 1.0)
             # Commits are at least `interval` apart: readings that arrive meanwhile share the next
             # one. When idle the pause is zero, so a lone reading is committed at once.

@@ -84,6 +84,7 @@ def agent_yaml(tmp_path: Path, port: int, devices: list[dict[str, Any]], **secti
         "gateway": {"id": "gw-test-01", "site": "test-site"},
         "mqtt": {"host": "127.0.0.1", "port": port, "reconnect_min": "100ms", "reconnect_max": "1s"},
         "buffer": {"path": str(tmp_path / "buffer.db"), "max_size": "64MB", "synchronous": "normal"},
+        "supervisor": {"restart_min": "100ms", "restart_max": "1s"},
         "devices": devices,
     }
     for key, value in sections.items():

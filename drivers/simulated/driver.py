@@ -6,12 +6,14 @@ completeness per run. `fail_after` makes the device fail (for tests of isolation
 
 from __future__ import annotations
 
+import threading
 import time
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from pydantic import Field
 
-from edge_agent.driver import DeviceConfig, DeviceError, Driver
+from edge_agent.driver import CommandError, CommandSpec, DeviceConfig, DeviceError, Driver, DriverContext
 from edge_agent.reading import Reading
 from edge_agent.units import Duration
 
@@ -25,10 +27,25 @@ class SimulatedConfig(DeviceConfig):
     max_readings: int | None = Field(None, ge=0, description="stop producing after this many (per start)")
     fail_after: int | None = Field(None, ge=0, description="raise a device error after this many readings")
 
+    def check_command(self, spec: CommandSpec) -> str | None:
+        if spec.action != "reset":
+            return "the simulated driver has one action: reset (restart the counter at 0)"
+        return None
+
 
 class SimulatedDriver(Driver):
     config_model = SimulatedConfig
     config: SimulatedConfig
+
+    def __init__(self, config: DeviceConfig, ctx: DriverContext) -> None:
+        super().__init__(config, ctx)
+        self._reset = threading.Event()
+
+    def execute(self, action: str, params: Mapping[str, Any]) -> Any:
+        if action != "reset":
+            raise CommandError(f"unknown action {action!r}")
+        self._reset.set()
+        return {"reset": True}
 
     def run(self) -> None:
         cfg, ctx = self.config, self.ctx
@@ -40,6 +57,9 @@ class SimulatedDriver(Driver):
         start = time.monotonic()
         ctx.connected()
         while not ctx.stopping.is_set():
+            if self._reset.is_set():
+                self._reset.clear()
+                start, emitted = time.monotonic(), 0
             due = int((time.monotonic() - start) * cfg.rate) - emitted
             if limit is not None:
                 due = min(due, limit - emitted)
