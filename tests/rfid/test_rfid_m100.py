@@ -28,6 +28,16 @@ def test_tag_crc_is_the_gen2_crc_over_pc_and_epc() -> None:
     assert m100.checksum(NOTICE[1:-2]) == 0xEF
 
 
+@given(st.binary(max_size=64))
+def test_table_gen2_crc_equals_the_bitwise_definition(data: bytes) -> None:
+    crc = 0xFFFF
+    for byte in data:
+        for bit in range(7, -1, -1):
+            feedback = ((crc >> 15) ^ (byte >> bit)) & 1
+            crc = ((crc << 1) & 0xFFFF) ^ (0x1021 if feedback else 0)
+    assert m100.gen2_crc(data) == crc ^ 0xFFFF
+
+
 def test_notice_builder_reproduces_the_capture() -> None:
     epc = bytes.fromhex("30751FEB705C5904E3D50D70")
     assert m100.tag_notice(epc, rssi=-55, pc=0x3400) == NOTICE

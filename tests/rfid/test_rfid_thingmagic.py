@@ -13,6 +13,23 @@ def test_get_version_frame_and_crc() -> None:
     assert thingmagic.crc16(b"\x00\x03") == 0x1D0C
 
 
+def bit_by_bit(data: bytes) -> int:
+    """The CRC as the module computes it: message bits shifted into the register, MSB first."""
+    crc = 0xFFFF
+    for byte in data:
+        for shift in range(7, -1, -1):
+            top = crc & 0x8000
+            crc = ((crc << 1) | ((byte >> shift) & 1)) & 0xFFFF
+            if top:
+                crc ^= 0x1021
+    return crc
+
+
+@given(st.binary(max_size=64))
+def test_table_crc_equals_the_bitwise_definition(data: bytes) -> None:
+    assert thingmagic.crc16(data) == bit_by_bit(data)
+
+
 def test_crc_is_not_ccitt_false() -> None:
     def ccitt_false(data: bytes) -> int:
         crc = 0xFFFF
