@@ -48,6 +48,8 @@ def parse_gs1(text: str, symbology_identifier: str = "") -> Gs1Result:
         result = biip.parse(value)
     except biip.ParseError as err:
         return Gs1Result(None, str(err))
+    except (IndexError, KeyError, ValueError, TypeError) as err:  # biip on some malformed input (e.g. "]")
+        return Gs1Result(None, f"not parseable as GS1 ({type(err).__name__}: {err})")
     message = result.gs1_message
     if message is None:
         return Gs1Result(None, result.gs1_message_error or "not GS1 element strings")

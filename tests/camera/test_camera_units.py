@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -110,7 +110,11 @@ def test_bad_gs1_content_is_an_error_not_an_exception() -> None:
 
 
 @settings(max_examples=300)
-@given(st.text(max_size=80), st.sampled_from(["", "]C1", "]d2", "]Q3", "]e0", "]X9"]))
+@given(
+    st.text(max_size=80) | st.text(alphabet="0123456789]\x1d()C1d2", max_size=60),
+    st.sampled_from(["", "]C1", "]d2", "]Q3", "]e0", "]X9"]),
+)
+@example("]", "")
 def test_gs1_parser_never_raises(text: str, ident: str) -> None:
     result = parse_gs1(text, ident)
     assert (result.data is None) != (result.error is None)
