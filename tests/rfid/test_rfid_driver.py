@@ -127,7 +127,7 @@ def test_garbage_on_the_line_is_counted_and_skipped(sims: list[ReaderSimulator],
         from drivers.rfid import m100
 
         corrupt = bytearray(m100.tag_notice(TID, rssi=-60))
-    corrupt[-2] ^= 0x01  # checksum byte for R2000, the tag CRC's low byte region for M100
+    corrupt[-2] ^= 0x01  # R2000: the checksum; M100: the checksum before the end byte
     try:
         wait_until(lambda: run.counter("tag_reads") > 100, 10, what="reads before the garbage")
         for _ in range(3):
