@@ -12,6 +12,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -159,6 +160,7 @@ def test_staged_install(staged: Staged) -> None:
     entry = root / "opt/edge-agent/venv/bin/edge-agent"
     assert os.access(entry, os.X_OK)
     assert entry.read_text().splitlines()[0] == "#!/opt/edge-agent/venv/bin/python"
+    assert os.readlink(root / "usr/local/bin/edge-agent") == "/opt/edge-agent/venv/bin/edge-agent"
     # The installed package (not the checkout) is what the venv imports.
     where = subprocess.run(
         [root / "opt/edge-agent/venv/bin/python", "-I", "-c", "import edge_agent; print(edge_agent.__file__)"],
@@ -239,22 +241,26 @@ def test_unit_verifies_against_the_installed_tree(staged: Staged, tmp_path: Path
 
 NAMESPACE_RUN = r"""
 set -euo pipefail
-# A private copy of /etc and empty /opt, /var/lib: useradd and the install stay in here.
+# A private copy of /etc and empty /opt, /var/lib, /usr/local/bin: useradd and the install stay
+# in here.
 mount --make-rprivate /
 cp -a /etc "$WORK/etc"
 mount --bind "$WORK/etc" /etc
 mount -t tmpfs tmpfs /opt
 mount -t tmpfs tmpfs /var/lib
+mount -t tmpfs tmpfs /usr/local/bin
 mkdir /opt/edge-agent
 mount --bind "$STAGED/opt/edge-agent" /opt/edge-agent
 install -d -m 0700 /etc/credstore
 echo s3cret > /etc/credstore/edge-agent.mqtt-password
 for run in first second; do
-  "$SCRIPT" --config-example "$EXAMPLE" --wheels "$WHEELS" > "$WORK/$run.log" 2>&1 || echo "$run=$?" >> "$WORK/$run.log"
+  "$SCRIPT" --config-example "$EXAMPLE" --wheels "$WHEELS" --python "$PY" > "$WORK/$run.log" 2>&1 \
+    || echo "$run=$?" >> "$WORK/$run.log"
 done
 {
   echo "id: $(id -nG edge-agent)"
   getent passwd edge-agent | cut -d: -f6,7
+  readlink /usr/local/bin/edge-agent
   stat -c '%n %U:%G %a' /etc/edge-agent /etc/edge-agent/config.yaml /var/lib/edge-agent /etc/credstore \
     /etc/systemd/system/edge-agent.service
 } > "$WORK/facts"
@@ -275,6 +281,8 @@ def test_root_install_creates_the_user_and_skips_systemctl(staged: Staged, wheel
         "SCRIPT": str(staged.script),
         "EXAMPLE": str(staged.example),
         "WHEELS": str(wheelhouse),
+        # /usr/local/bin is hidden in the namespace: name an interpreter that lives elsewhere.
+        "PY": os.path.realpath(getattr(sys, "_base_executable", sys.executable)),
     }
     subprocess.run(["unshare", "--mount", "bash", "-c", NAMESPACE_RUN], env={**os.environ, **env}, check=True)
     first = (tmp_path / "first.log").read_text()
@@ -294,3 +302,4 @@ def test_root_install_creates_the_user_and_skips_systemctl(staged: Staged, wheel
     assert "/var/lib/edge-agent edge-agent:edge-agent 750" in facts
     assert "/etc/credstore root:root 700" in facts
     assert "/etc/systemd/system/edge-agent.service root:root 644" in facts
+    assert "/opt/edge-agent/venv/bin/edge-agent\n" in facts
