@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+import cv2
+
 from drivers.camera.capture import Capture, CapturedFrame
 from drivers.camera.config import CameraConfig
 from drivers.camera.decode import Decoded, DecodeOptions, Locator, decode_frame
@@ -236,6 +238,9 @@ class CameraDriver(Driver):
             read_timeout=cfg.read_timeout,
         )
         self._capture = capture
+        # The decode threads are the parallelism; OpenCV's own thread pool inside each call would
+        # only compete with them for the same cores (process-wide, and right for every camera).
+        cv2.setNumThreads(1)
         capture.open()
         pipeline = DecodePipeline(
             workers=cfg.workers,
