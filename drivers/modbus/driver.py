@@ -85,11 +85,31 @@ class FairLock:
 class _Link:
     """A pymodbus sync client and the lock that serialises its requests."""
 
-    def __init__(self, client: ModbusTcpClient | ModbusSerialClient, name: str) -> None:
+    def __init__(self, client: ModbusTcpClient | ModbusSerialClient, name: str, *, frame_gap: float = 0.0) -> None:
         self.client = client
         self.name = name
         self.lock = FairLock()
         self.users = 0
+        # RTU: the line must stay silent for 3.5 characters between frames (lock held to use these).
+        self.frame_gap = frame_gap
+        self.quiet_until = 0.0
+
+    def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """One request (the caller holds the lock), keeping the RTU inter-frame silence."""
+        if self.frame_gap:
+            wait = self.quiet_until - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+        try:
+            return getattr(self.client, method)(*args, **kwargs)
+        finally:
+            if self.frame_gap:
+                self.quiet_until = time.monotonic() + self.frame_gap
+
+
+def rtu_frame_gap(baudrate: int) -> float:
+    """3.5 character times of 11 bits; fixed 1.75 ms above 19200 baud (Modbus over serial line 2.5.1.1)."""
+    return 1.75e-3 if baudrate > 19200 else 3.5 * 11 / baudrate
 
 
 # RTU buses shared by the units on one port: port → link. Guarded by _BUSES_LOCK.
@@ -229,7 +249,7 @@ class ModbusDriver(Driver):
                     timeout=cfg.timeout,
                     retries=0,
                 )
-                link_or_none = _Link(client_rtu, port)
+                link_or_none = _Link(client_rtu, port, frame_gap=rtu_frame_gap(cfg.baudrate))
                 _BUSES[port] = link_or_none
             link = link_or_none
             link.users += 1
@@ -390,9 +410,8 @@ class ModbusDriver(Driver):
         if not link.lock.acquire(self.ctx.stopping):
             raise _Stopped
         try:
-            client = link.client
-            client.comm_params.timeout_connect = self.config.timeout
-            return getattr(client, method)(*args, device_id=self.config.unit, **kwargs)
+            link.client.comm_params.timeout_connect = self.config.timeout
+            return link.call(method, *args, device_id=self.config.unit, **kwargs)
         except ModbusIOException as err:
             self.ctx.count("timeouts")
             raise _NoAnswer(f"no valid answer within {self.config.timeout * 1000:.0f} ms") from err
@@ -461,14 +480,14 @@ class ModbusDriver(Driver):
         if link is None or not link.lock.acquire(self.ctx.stopping, timeout=5.0):
             raise _NoAnswer("bus busy")
         try:
-            client = link.client
-            client.comm_params.timeout_connect = self.config.timeout
-            current = client.read_holding_registers(address, count=1, device_id=self.config.unit)
+            link.client.comm_params.timeout_connect = self.config.timeout
+            unit = self.config.unit
+            current = link.call("read_holding_registers", address, count=1, device_id=unit)
             if current.isError():
                 return current
             word = current.registers[0]
             word = word | (1 << bit) if on else word & ~(1 << bit) & 0xFFFF
-            return client.write_register(address, word, device_id=self.config.unit)
+            return link.call("write_register", address, word, device_id=unit)
         except ModbusException as err:
             raise _NoAnswer(_short(err)) from err
         finally:

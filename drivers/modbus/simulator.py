@@ -388,6 +388,8 @@ class RtuSlave:
         self.silent = set(silent)
         self.decoder = RtuRequestDecoder()
         self.seen: Counter[int] = Counter()
+        # (monotonic time, "rx" request complete | "tx" answer written, unit), for timing checks.
+        self.timeline: deque[tuple[float, str, int]] = deque(maxlen=10_000)
         self._write = write or self._write_fd
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._main, name="modbus-rtu-sim", daemon=True)
@@ -420,12 +422,14 @@ class RtuSlave:
                 continue
             for request in self.decoder.feed(data):
                 self.seen[request.unit] += 1
+                self.timeline.append((time.monotonic(), "rx", request.unit))
                 reply = self.answer(request)
                 if reply is not None:
                     try:
                         self._write(reply)
                     except OSError:
                         pass
+                    self.timeline.append((time.monotonic(), "tx", request.unit))
 
     def answer(self, request: RtuRequest) -> bytes | None:
         plc = self.units.get(request.unit)

@@ -82,6 +82,21 @@ def test_units_share_the_bus_and_a_silent_unit_costs_only_its_own_timeout(
     assert not modbus_driver._BUSES  # the port is closed when its last unit stops
 
 
+def test_the_line_stays_silent_between_frames(bus: tuple[PtyPair, RtuSlave, ConveyorPlc]) -> None:
+    pty, slave, _ = bus
+    assert modbus_driver.rtu_frame_gap(19200) == pytest.approx(3.5 * 11 / 19200)  # 2.0 ms
+    assert modbus_driver.rtu_frame_gap(115200) == 1.75e-3
+    # max_fill 0: three requests per poll, sent back to back by one unit. At 115200 baud pymodbus
+    # alone leaves ~1.4 ms between an answer and the next request; the line needs 1.75 ms.
+    config = device(pty.port, POINTS, id="unit-1", unit=1, poll_interval="20ms", max_fill=0, baudrate=115200)
+    with running(config) as r:
+        wait_until(lambda: r.driver.polls >= 10, 10, what="10 polls")
+    events = list(slave.timeline)
+    quiet = [b[0] - a[0] for a, b in itertools.pairwise(events) if a[1] == "tx" and b[1] == "rx"]
+    assert len(quiet) >= 20
+    assert min(quiet) >= 1.7e-3
+
+
 def test_rtu_write_and_exception_answers(bus: tuple[PtyPair, RtuSlave, ConveyorPlc]) -> None:
     pty, _, plc = bus
     points = [*POINTS, {"name": "gap", "table": "holding", "address": 105}]
