@@ -44,7 +44,7 @@ class SerialLineConfig(BaseModel):
         return value
 
     def line_settings(self) -> str:
-        return f"{self.baudrate}:{self.bytesize}{self.parity}{self.stopbits}"
+        return f"{self.baudrate}:{self.bytesize}{self.parity}{self.stopbits:g}"
 
 
 class SerialLink:

@@ -57,6 +57,7 @@ class Agent:
         self.status_socket = StatusSocket(cfg.status_socket, self.snapshot)
         self._stop = threading.Event()
         self._reload = threading.Event()
+        self._wake = threading.Event()
         self._last_cert_check = 0.0
 
     # -- what others see of us ----------------------------------------------------------------
@@ -198,9 +199,11 @@ class Agent:
 
     def request_stop(self) -> None:
         self._stop.set()
+        self._wake.set()
 
     def request_reload(self) -> None:
         self._reload.set()
+        self._wake.set()
 
     def reload(self) -> bool:
         """Apply a changed config file: unchanged devices keep running, changed ones restart,
@@ -275,9 +278,11 @@ class Agent:
         def on_signal(signum: int, frame: FrameType | None) -> None:
             if signum == signal.SIGHUP:
                 self._reload.set()
+                self._wake.set()
             else:
                 log.info("Received %s, stopping", signal.Signals(signum).name)
                 self._stop.set()
+                self._wake.set()
 
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, on_signal)
@@ -289,7 +294,11 @@ class Agent:
         next_metrics = next_status = time.monotonic()
         stalled = False
         try:
-            while not self._stop.wait(tick):
+            while not self._stop.is_set():
+                self._wake.wait(tick)
+                self._wake.clear()
+                if self._stop.is_set():
+                    break
                 now = time.monotonic()
                 if self._reload.is_set():
                     self._reload.clear()

@@ -20,6 +20,7 @@ import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from edge_agent.driver import CommandError, CommandSpec, DeviceConfig, Driver
 
@@ -66,7 +67,12 @@ class CommandRouter:
         client.message_callback_add(self.topic_filter, self._on_message)
 
     def subscribe(self, client: mqtt.Client) -> None:
-        client.subscribe(self.topic_filter, qos=1)
+        if client.protocol == mqtt.MQTTv5:
+            # Retain-as-published shows a retained command as such even when it arrives live.
+            options = SubscribeOptions(qos=1, retainAsPublished=True)
+            client.subscribe(self.topic_filter, options=options)
+        else:
+            client.subscribe(self.topic_filter, qos=1)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=False)
@@ -81,8 +87,6 @@ class CommandRouter:
         request_id: Any = None
         origin = "hub"
         try:
-            if msg.retain:
-                raise Refused("retained commands are ignored (a retained command would run again on every connect)")
             try:
                 request = orjson.loads(msg.payload) if msg.payload else {}
             except orjson.JSONDecodeError as err:
@@ -91,6 +95,8 @@ class CommandRouter:
                 raise Refused('the request must be a JSON object like {"id": "...", "value": 1.2}')
             request_id = request.get("id")
             origin = str(request.get("origin", origin))[:64]
+            if msg.retain:
+                raise Refused("retained commands are ignored (a retained command would run again on every connect)")
             spec, params = self._check(device, command, request)
         except Refused as why:
             self._finish(device, command, request_id, origin, response_topic, correlation, error=str(why))

@@ -426,6 +426,9 @@ def _inner_model(annotation: Any) -> Any:
     return None
 
 
+_SECRET_KEYS = {"password", "token", "secret", "key"}  # their values never appear in messages
+
+
 def _issues_from(
     err: ValidationError,
     tree: Any,
@@ -450,7 +453,11 @@ def _issues_from(
                 message += f" (expected one of: {', '.join(known)})"
         elif kind == "missing":
             message = "required key missing"
-        elif kind not in ("value_error", "assertion_error") and not isinstance(error.get("input"), dict | list):
+        elif (
+            kind not in ("value_error", "assertion_error")
+            and not isinstance(error.get("input"), dict | list)
+            and not _SECRET_KEYS.intersection(str(p).lower() for p in loc)
+        ):
             message += f" (got {error.get('input')!r})"
         if device is not None and loc[:1] == ("devices",):
             loc = loc[2:]

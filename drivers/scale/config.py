@@ -10,7 +10,7 @@ from drivers.scale.ascii_profile import PRESETS, Profile, ProfileError
 from drivers.scale.events import ReportMode
 from drivers.scale.frames import DataParity
 from drivers.serial_link import SerialLineConfig
-from edge_agent import DeviceConfig
+from edge_agent import CommandSpec, DeviceConfig
 from edge_agent.units import Duration
 
 __all__ = ["Protocol", "ScaleConfig"]
@@ -83,6 +83,13 @@ class ScaleConfig(DeviceConfig, SerialLineConfig):
 
     def claims(self) -> dict[str, str | None]:
         return {f"serial:{self.port}": None}
+
+    def check_command(self, spec: CommandSpec) -> str | None:
+        if spec.action not in ("zero", "tare"):
+            return "a scale has two actions: zero and tare (`action: tare`)"
+        if self.protocol == "mt-sics" or (self.protocol == "sma" and self.effective_mode == "poll"):
+            return None
+        return f"protocol {self.protocol} in {self.effective_mode} mode cannot receive commands"
 
     @model_validator(mode="after")
     def _consistent(self) -> ScaleConfig:
