@@ -337,3 +337,13 @@ def test_transaction_id_mismatch_recovers() -> None:
         stop.set()
         thread.join(2)
         listener.close()
+
+
+def test_refused_connection_is_a_device_error_and_commands_are_refused_while_disconnected() -> None:
+    port = free_port()  # nothing listens here
+    with running(device(port, [{"name": "x", "table": "holding", "address": 0}])) as r:
+        wait_until(lambda: r.error is not None, 5, what="the error")
+        with pytest.raises(CommandError, match="not connected"):
+            r.driver.execute("write", {"point": "x", "value": 1})
+    assert f"cannot connect to Modbus TCP 127.0.0.1:{port}" in str(r.error)
+    assert r.readings == []  # nothing was ever read: no readings, the device status says why
