@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from drivers.serial_link import SerialLineConfig
-from edge_agent.driver import DeviceConfig
+from edge_agent import CommandSpec, DeviceConfig
 from edge_agent.units import Duration
 
 __all__ = ["MAX_ANTENNAS", "POWER_RANGE", "RfidConfig"]
@@ -94,6 +94,22 @@ class RfidConfig(DeviceConfig, SerialLineConfig):
         if self.per_antenna and self.report != "presence":
             raise ValueError("per_antenna applies to report: presence only")
         return self
+
+    def check_command(self, spec: CommandSpec) -> str | None:
+        if spec.action is not None:
+            if spec.action in ("start_inventory", "stop_inventory"):
+                return None
+            return "an RFID reader's actions are start_inventory and stop_inventory"
+        if spec.write != "power_dbm":
+            return "an RFID reader's only writable point is power_dbm (`write: power_dbm` with min/max or values)"
+        low, high = POWER_RANGE[self.protocol]
+        bounds = [v for v in (spec.min, spec.max) if v is not None]
+        for value in [*bounds, *(spec.values or [])]:
+            if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+                return f"{self.protocol} readers take {low:g}-{high:g} dBm (got {value!r})"
+        if self.protocol == "r2000" and any(v != int(v) for v in spec.values or []):
+            return "r2000 readers take whole dBm"
+        return None
 
     def claims(self) -> dict[str, str | None]:
         return {f"serial:{self.port}": None}

@@ -21,8 +21,7 @@ from drivers.rfid.config import POWER_RANGE, RfidConfig
 from drivers.rfid.epc import decode_epc
 from drivers.rfid.presence import PresenceEvent, PresenceTracker
 from drivers.serial_link import SerialLink
-from edge_agent.driver import CommandError, DeviceError, Driver, DriverContext
-from edge_agent.reading import Reading, format_ts
+from edge_agent import CommandError, DeviceError, Driver, DriverContext, Quality, Reading
 
 __all__ = ["RfidDriver"]
 
@@ -53,6 +52,12 @@ class RfidDriver(Driver):
         return _INVENTORY_WANTED.get(self.ctx, self.config.inventory)
 
     def execute(self, action: str, params: Mapping[str, Any]) -> Any:
+        """`start_inventory`, `stop_inventory`, `set_power` (params `dbm`), or `write` of the point
+        `power_dbm` (params `point`, `value`: the command router's form of `write: power_dbm`)."""
+        if action == "write":
+            if params.get("point") != "power_dbm":
+                raise CommandError(f"rfid reader has no writable point {params.get('point')!r} (power_dbm)")
+            action, params = "set_power", {"dbm": params.get("value")}
         if action not in ("start_inventory", "stop_inventory", "set_power"):
             raise CommandError(f"rfid reader has no action {action!r} (start_inventory, stop_inventory, set_power)")
         if action == "set_power":
@@ -155,7 +160,7 @@ class RfidDriver(Driver):
                 first_seen=format_ts(ev.first_seen),
                 last_seen=format_ts(ev.last_seen),
             )
-            quality: Any = "good"
+            quality: Quality = "good"
             if reason is not None:
                 extra["reason"] = reason
                 quality = "uncertain"
@@ -203,6 +208,13 @@ class RfidDriver(Driver):
                 return
             if future.set_running_or_notify_cancel():
                 future.set_exception(CommandError(f"reader on {self.config.port} is not connected"))
+
+
+def format_ts(ts: float) -> str:
+    """UTC ISO 8601 with milliseconds, as the runtime writes a reading's `ts`."""
+    millis = int(ts * 1000)
+    second = millis // 1000
+    return time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second)) + f"{millis - second * 1000:03d}Z"
 
 
 def _power_param(cfg: RfidConfig, params: Mapping[str, Any]) -> float:

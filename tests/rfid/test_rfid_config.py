@@ -108,3 +108,34 @@ def test_sample_readme_and_example_gateway_agree(tmp_path: Path, monkeypatch: py
     devices = parse_config(example, "config/rfid.yaml").devices
     assert [d.id for d in devices] == ["door-5-rfid", "tunnel-2-rfid", "desk-3-rfid", "gate-1-rfid"]
     assert all(isinstance(d, RfidConfig) for d in devices)
+
+
+def test_commands_the_hub_may_send() -> None:
+    text = (
+        HEAD
+        + ISSUE_SHAPE
+        + (
+            "    commands:\n"
+            "      - {name: start, action: start_inventory}\n"
+            "      - {name: stop, action: stop_inventory, min_interval: 1s}\n"
+            "      - {name: power, write: power_dbm, min: 10, max: 30}\n"
+        )
+    )
+    (device,) = parse_config(text, "gw.yaml").devices
+    assert [c.name for c in device.commands] == ["start", "stop", "power"]
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        ("{name: tare, action: tare}", "actions are start_inventory and stop_inventory"),
+        ("{name: freq, write: frequency, min: 1, max: 2}", "only writable point is power_dbm"),
+        ("{name: power, write: power_dbm, min: 10, max: 40}", "0-33 dBm (got 40"),
+        ("{name: power, write: power_dbm, values: [20, 20.5]}", "whole dBm"),
+    ],
+)
+def test_commands_that_do_not_fit_a_reader(command: str, message: str) -> None:
+    text = HEAD + ISSUE_SHAPE + f"    commands:\n      - {command}\n"
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "gw.yaml")
+    assert message in str(caught.value)
