@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from edge_agent.agent import Agent
 from edge_agent.broker import LocalBroker
 from tests.helpers import Subscriber, agent_config, wait_until
 
 
-def test_round_trip_in_order_without_gaps(tmp_path: Path, broker: LocalBroker) -> None:
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_round_trip_in_order_without_gaps(tmp_path: Path, broker: LocalBroker, protocol: str) -> None:
     sub = Subscriber(broker.port, "warehouse/#")
-    agent = Agent(
-        agent_config(
-            tmp_path, broker.port, [{"id": "sim-1", "driver": "simulated", "rate": 2000, "max_readings": 3000}]
-        )
-    )
+    devices = [{"id": "sim-1", "driver": "simulated", "rate": 2000, "max_readings": 3000}]
+    agent = Agent(agent_config(tmp_path, broker.port, devices, mqtt={"protocol": protocol}))
     agent.start()
     try:
         wait_until(lambda: len(sub.readings) >= 3000, 15, what="3000 readings")
