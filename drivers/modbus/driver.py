@@ -192,6 +192,8 @@ class ModbusDriver(Driver):
     def run(self) -> None:
         _quiet_pymodbus()
         self._link = self._open()
+        if self._link is None:  # stopped while waiting for the bus
+            return
         ctx, period = self.ctx, self.config.poll_interval
         next_start = time.monotonic()
         while not ctx.stopping.is_set():
@@ -215,16 +217,12 @@ class ModbusDriver(Driver):
         link, self._link = self._link, None
         if link is None:
             return
-        if not self._shared:
+        if self._shared:
+            self._release_shared(link)
+        else:
             link.client.close()  # type: ignore[no-untyped-call]
-            return
-        with _BUSES_LOCK:
-            link.users -= 1
-            if link.users <= 0:
-                _BUSES.pop(link.name, None)
-                link.client.close()  # type: ignore[no-untyped-call]
 
-    def _open(self) -> _Link:
+    def _open(self) -> _Link | None:
         cfg = self.config
         if cfg.transport == "tcp":
             assert cfg.host is not None and isinstance(cfg.port, int)
@@ -255,7 +253,7 @@ class ModbusDriver(Driver):
             link.users += 1
         if not link.lock.acquire(self.ctx.stopping):
             self._release_shared(link)
-            raise DeviceError(f"{port}: stopped while waiting for the bus")
+            return None
         try:
             if not link.client.connect():
                 raise DeviceError(f"cannot open serial port {port} (unplugged, wrong path, or in use?)")
