@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import orjson
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 OPENSSL = shutil.which("openssl")
 
@@ -151,3 +156,34 @@ def make_test_pki(directory: Path) -> Pki:
     for path in directory.rglob("*"):
         path.chmod(0o755 if path.is_dir() else 0o644)  # test keys only
     return pki
+
+
+class TlsSubscriber:
+    """A real MQTT client over TLS with its own client certificate, recording readings."""
+
+    def __init__(self, port: int, ca: Path, identity: Issued, topic: str, client_id: str = "tls-test-sub") -> None:
+        self.readings: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        subscribed = threading.Event()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        self.client.tls_set(ca_certs=str(ca), certfile=str(identity.cert), keyfile=str(identity.key))
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *a: subscribed.set()
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        if not subscribed.wait(10):
+            raise AssertionError("TLS subscriber did not get SUBACK")
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if "/readings/" in msg.topic:
+            with self._lock:
+                self.readings.extend(orjson.loads(msg.payload)["readings"])
+
+    def seqs(self) -> list[int]:
+        with self._lock:
+            return [r["seq"] for r in self.readings]
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import array
 import os
-import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -17,39 +14,7 @@ from pathlib import Path
 import pytest
 
 from edge_agent import sdnotify
-
-
-class NotifyListener:
-    """A datagram socket like systemd's notify socket, with SO_PASSCRED to see the sender's pid."""
-
-    def __init__(self, address: str | bytes) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
-        self.sock.bind(address)
-        self.sock.settimeout(5)
-
-    def receive(self) -> tuple[list[str], int | None]:
-        """The fields of one datagram and the sender's pid from SCM_CREDENTIALS."""
-        size = struct.calcsize("3i")
-        data, ancdata, _flags, _addr = self.sock.recvmsg(4096, socket.CMSG_SPACE(size))
-        pid = None
-        for level, kind, payload in ancdata:
-            if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
-                pid = array.array("i", payload[:size])[0]
-        return data.decode().split("\n"), pid
-
-    def pending(self) -> bool:
-        self.sock.setblocking(False)
-        try:
-            self.sock.recv(4096, socket.MSG_PEEK)
-        except BlockingIOError:
-            return False
-        finally:
-            self.sock.settimeout(5)
-        return True
-
-    def close(self) -> None:
-        self.sock.close()
+from tests.ops.notify import NotifyListener
 
 
 @pytest.fixture

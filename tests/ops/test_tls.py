@@ -13,74 +13,17 @@ from the handshake itself. That is what gateways meet in production, and the tes
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
-import threading
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import orjson
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from edge_agent.agent import Agent
 from edge_agent.broker import LocalBroker
 from tests.helpers import agent_config, wait_until
-from tests.ops.pki import Issued, Pki, make_test_pki
+from tests.ops.pki import Pki, TlsSubscriber
 
 READINGS = 40
 DEVICES = [{"id": "sim-1", "driver": "simulated", "rate": 400, "max_readings": READINGS}]
-
-
-@pytest.fixture(scope="module")
-def pki() -> Iterator[Pki]:
-    directory = Path(tempfile.mkdtemp(prefix="edge-agent-pki-"))
-    try:
-        yield make_test_pki(directory)
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def tls_broker(pki: Pki) -> Iterator[LocalBroker]:
-    broker = LocalBroker(extra_conf=pki.mosquitto_listener()).start()
-    try:
-        yield broker
-    finally:
-        broker.close()
-
-
-class TlsSubscriber:
-    """A real MQTT client over TLS with its own client certificate, recording readings."""
-
-    def __init__(self, port: int, ca: Path, identity: Issued, topic: str) -> None:
-        self.readings: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        subscribed = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="tls-test-sub", protocol=mqtt.MQTTv5)
-        self.client.tls_set(ca_certs=str(ca), certfile=str(identity.cert), keyfile=str(identity.key))
-        self.client.on_message = self._on_message
-        self.client.on_subscribe = lambda *a: subscribed.set()
-        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-        if not subscribed.wait(10):
-            raise AssertionError("TLS subscriber did not get SUBACK")
-
-    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        if "/readings/" in msg.topic:
-            with self._lock:
-                self.readings.extend(orjson.loads(msg.payload)["readings"])
-
-    def seqs(self) -> list[int]:
-        with self._lock:
-            return [r["seq"] for r in self.readings]
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
 
 
 def _tls(pki: Pki, case: str) -> dict[str, str]:
