@@ -275,15 +275,15 @@ class ModbusDriver(Driver):
     def _poll(self) -> None:
         readings: list[Reading] = []
         queue = deque(self._plan)
-        while queue:
+        while queue and not self.ctx.stopping.is_set():
             request = queue.popleft()
-            if self.ctx.stopping.is_set():
-                return
             try:
                 response = self._request(_READERS[request.table], request.address, count=request.count)
             except _Stopped:
-                return
+                break
             except _NoAnswer as err:
+                if readings:  # what this poll read before the device went away
+                    self.ctx.emit_many(readings)
                 self._emit_all_bad(str(err))
                 raise DeviceError(f"Modbus {self.label}: {err}") from err
             ts = time.time()
@@ -411,6 +411,8 @@ class ModbusDriver(Driver):
             link.client.comm_params.timeout_connect = self.config.timeout
             return link.call(method, *args, device_id=self.config.unit, **kwargs)
         except ModbusIOException as err:
+            if "No response" not in str(err):
+                raise _NoAnswer(f"invalid answer ({_short(err)})") from err
             self.ctx.count("timeouts")
             raise _NoAnswer(f"no valid answer within {self.config.timeout * 1000:.0f} ms") from err
         except ConnectionException as err:
