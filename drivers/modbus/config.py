@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
-from edge_agent.driver import DeviceConfig
+from drivers.modbus.codec import encode_registers, unscale_value
+from edge_agent.driver import CommandSpec, DeviceConfig
 from edge_agent.units import Duration
 
 __all__ = [
@@ -229,6 +230,35 @@ class ModbusConfig(DeviceConfig):
             if not 1 <= self.unit <= 247:
                 raise ValueError(f"rtu: unit must be 1-247 (0 is broadcast), not {self.unit}")
         return self
+
+    def check_command(self, spec: CommandSpec) -> str | None:
+        """`write: <point>` of a holding register or coil, with allowed values that fit the point."""
+        if spec.write is None:
+            return f"modbus devices have no action {spec.action!r}: use `write: <point>`"
+        point = next((p for p in self.points if p.name == spec.write), None)
+        if point is None:
+            return f"no point named {spec.write!r} (points: {', '.join(p.name for p in self.points)})"
+        if point.table not in WRITABLE_TABLES:
+            return f"point {point.name!r} is in the read-only {point.table} table"
+        kind = point.value_type
+        if kind in ("bool", "string"):
+            if spec.min is not None or spec.max is not None:
+                return f"point {point.name!r} is a {kind}: give the allowed `values`, not min/max"
+            expected = bool if kind == "bool" else str
+            wrong = [v for v in spec.values or [] if not isinstance(v, expected)]
+            if wrong:
+                return f"point {point.name!r} is a {kind}; {wrong[0]!r} is not"
+            return None
+        candidates = [*(spec.values or []), *(v for v in (spec.min, spec.max) if v is not None)]
+        for value in candidates:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                return f"point {point.name!r} is a number; {value!r} is not"
+            try:
+                raw = unscale_value(value, kind, point.scale, point.offset)
+                encode_registers(raw, kind)
+            except ValueError as err:
+                return f"point {point.name!r}: {value!r} cannot be written ({err})"
+        return None
 
     def line_settings(self) -> str:
         return f"{self.baudrate}:{self.bytesize}{self.parity}{self.stopbits}"

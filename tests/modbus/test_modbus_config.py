@@ -155,3 +155,35 @@ def test_bit_points_and_table_types_are_consistent() -> None:
     ):
         with pytest.raises(ValueError):
             make(bad)
+
+
+def test_commands_write_writable_points_with_values_that_fit() -> None:
+    def check(command: dict[str, object]) -> str:
+        try:
+            ModbusConfig.model_validate(
+                {
+                    "id": "p",
+                    "driver": "modbus",
+                    "host": "127.0.0.1",
+                    "points": [
+                        {"name": "speed", "table": "holding", "address": 5, "scale": 0.001, "unit": "m/s"},
+                        {"name": "run", "table": "coil", "address": 0},
+                        {"name": "temp", "table": "input", "address": 1, "type": "int16"},
+                        {"name": "label", "table": "holding", "address": 20, "type": "string", "length": 2},
+                    ],
+                    "commands": [{"name": "c", **command}],
+                }
+            )
+        except ValueError as err:
+            return str(err)
+        return "ok"
+
+    assert check({"write": "speed", "min": 0, "max": 2.5}) == "ok"
+    assert check({"write": "run", "values": [True, False]}) == "ok"
+    assert check({"write": "label", "values": ["AB", "CD"]}) == "ok"
+    assert "no point named 'sped'" in check({"write": "sped", "min": 0, "max": 1})
+    assert "read-only input table" in check({"write": "temp", "min": 0, "max": 1})
+    assert "cannot be written" in check({"write": "speed", "min": 0, "max": 70})  # 70000 > uint16
+    assert "not min/max" in check({"write": "run", "min": 0, "max": 1})
+    assert "is a bool" in check({"write": "run", "values": [1, 0]})
+    assert "no action 'tare'" in check({"action": "tare"})
