@@ -253,6 +253,9 @@ mkdir /opt/edge-agent
 mount --bind "$STAGED/opt/edge-agent" /opt/edge-agent
 install -d -m 0700 /etc/credstore
 echo s3cret > /etc/credstore/edge-agent.mqtt-password
+# A config from a staging root, where the group edge-agent did not exist: root's, 0600.
+install -d -m 0755 /etc/edge-agent
+install -m 0600 "$EXAMPLE" /etc/edge-agent/config.yaml
 for run in first second; do
   "$SCRIPT" --config-example "$EXAMPLE" --wheels "$WHEELS" --python "$PY" > "$WORK/$run.log" 2>&1 \
     || echo "$run=$?" >> "$WORK/$run.log"
@@ -290,9 +293,11 @@ def test_root_install_creates_the_user_and_skips_systemctl(staged: Staged, wheel
     facts = (tmp_path / "facts").read_text()
 
     assert "created system user edge-agent (groups dialout, video)" in first, first
+    assert "made /etc/edge-agent/config.yaml readable by the group edge-agent" in first
     assert "systemd is not running here: skipped systemctl daemon-reload and enable" in first
     assert "OK — gateway gw-dock-01" in first and "first=" not in first
     assert "user edge-agent exists" in second and "kept the existing /etc/edge-agent/config.yaml" in second
+    assert "made /etc/edge-agent/config.yaml readable" not in second
     assert "second=" not in second, second
 
     assert set(facts.splitlines()[0].removeprefix("id: ").split()) == {"edge-agent", "dialout", "video"}
