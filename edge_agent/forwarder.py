@@ -77,6 +77,17 @@ class _Client(mqtt.Client):
             time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
 
 
+class _LastError(logging.Handler):
+    """Keeps paho's last error message (e.g. the TLS alert that ended a connection)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.message: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.message = record.getMessage()
+
+
 class Forwarder:
     def __init__(
         self,
@@ -137,6 +148,14 @@ class Forwarder:
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         client.on_connect_fail = self._on_connect_fail
+        # paho's errors go to a logger that only keeps the last one: paho checks the level before
+        # formatting, so its per-packet debug messages cost nothing.
+        self._paho_errors = _LastError()
+        paho_log = logging.getLogger(f"edge_agent.paho.{id(self)}")
+        paho_log.setLevel(logging.ERROR)
+        paho_log.propagate = False
+        paho_log.addHandler(self._paho_errors)
+        client.enable_logger(paho_log)
         return client
 
     @property
@@ -246,7 +265,20 @@ class Forwarder:
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any) -> None:
         was_connected = self._connected.is_set()
         self._connected.clear()
-        if self._stopping.is_set() or not was_connected:
+        if self._stopping.is_set():
+            return
+        if not was_connected:
+            # Closed before CONNACK: with TLS 1.3 a refused client certificate shows up only here.
+            if not self._error_logged:
+                self._error_logged = True
+                cause = self._paho_errors.message or str(reason)
+                log.error(
+                    "MQTT broker %s:%d closed the connection before accepting it: %s; retrying with backoff, "
+                    "readings are kept in the outbox",
+                    self.config.host,
+                    self.config.port,
+                    cause,
+                )
             return
         self.stats.reconnects += 1
         self._down_since = time.time()

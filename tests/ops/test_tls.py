@@ -91,22 +91,13 @@ def test_refused_connection_keeps_every_reading(tmp_path: Path, pki: Pki, tls_br
     assert agent.outbox.depth == READINGS > 0
 
 
-# With TLS 1.3 the broker's refusal of a client certificate arrives after the handshake, as a read
-# error once CONNECT was sent; paho reports it only as a disconnect ("Unspecified error") and the
-# forwarder does not log disconnects of a connection that never reached CONNACK.
-_SILENT_REFUSAL = pytest.mark.xfail(
-    strict=True,
-    reason="forwarder: a refusal after the TLS handshake (TLS 1.3 client-certificate checks) is not logged",
-)
-
-
 @pytest.mark.parametrize(
     "case",
     [
         "wrong-ca",
-        pytest.param("expired", marks=_SILENT_REFUSAL),
-        pytest.param("missing", marks=_SILENT_REFUSAL),
-        pytest.param("foreign", marks=_SILENT_REFUSAL),
+        "expired",
+        "missing",
+        "foreign",
     ],
 )
 def test_refusal_cause_is_logged(
