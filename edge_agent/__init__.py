@@ -7,7 +7,7 @@ except `edge_agent.units` and `edge_agent.topics`.
 from importlib.metadata import PackageNotFoundError, version
 
 from edge_agent.driver import CommandError, CommandSpec, DeviceConfig, DeviceError, DeviceState, Driver, DriverContext
-from edge_agent.reading import Quality, Reading
+from edge_agent.reading import Quality, Reading, format_ts
 from edge_agent.units import Duration, Size, parse_duration, parse_size
 
 try:
@@ -28,6 +28,7 @@ __all__ = [
     "Reading",
     "Size",
     "__version__",
+    "format_ts",
     "parse_duration",
     "parse_size",
 ]

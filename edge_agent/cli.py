@@ -33,6 +33,9 @@ def setup_logging(level: str = "info") -> None:
     if not os.environ.get("JOURNAL_STREAM"):
         fmt = "%(asctime)s " + fmt
     logging.basicConfig(level=level.upper(), format=fmt, stream=sys.stderr, force=True)
+    # Libraries that log every failed request: the drivers log state changes instead.
+    for noisy in ("pymodbus",):
+        logging.getLogger(noisy).setLevel(logging.CRITICAL if level != "debug" else logging.DEBUG)
 
 
 def _load(path: str | None) -> LoadedConfig:

@@ -141,6 +141,11 @@ class DriverContext:
         self.state_since = time.time()
         self.counters: dict[str, int] = {}
         self.gauges: dict[str, float] = {}
+        # What a driver learnt about its device and must keep across its own restarts (a read plan,
+        # the hub's wish to keep inventory stopped, ...). A reload that changes the device's config
+        # starts it with a new, empty store.
+        self.store: dict[str, Any] = {}
+        self._count_lock = threading.Lock()
         self.last_reading_ts: float | None = None
 
     # -- readings ---------------------------------------------------------------------------
@@ -148,9 +153,10 @@ class DriverContext:
         self.emit_many([reading])
 
     def emit_many(self, readings: list[Reading]) -> None:
+        """Thread-safe: a driver's worker threads may emit too."""
         if readings:
             self.last_reading_ts = readings[-1].ts
-            self.counters["readings"] = self.counters.get("readings", 0) + len(readings)
+            self.count("readings", len(readings))
             self._emit_many(readings)
 
     def reading(
@@ -179,8 +185,9 @@ class DriverContext:
         self._set_state("stopped", None)
 
     def count(self, name: str, n: int = 1) -> None:
-        """A driver counter for metrics (frames_dropped, timeouts, ...)."""
-        self.counters[name] = self.counters.get(name, 0) + n
+        """A driver counter for metrics (frames_dropped, timeouts, ...); thread-safe."""
+        with self._count_lock:
+            self.counters[name] = self.counters.get(name, 0) + n
 
     def set_gauge(self, name: str, value: float) -> None:
         """A driver gauge for metrics (poll_duration_seconds, queue depth, ...)."""
@@ -227,6 +234,10 @@ class Driver:
 
     def close(self) -> None:
         """Release the device. Default: nothing to release."""
+
+    def interrupt(self) -> None:
+        """Called from another thread when the device must stop now: unblock `run()` (e.g. close a
+        socket a request is waiting on). `run()` still returns and `close()` is still called."""
 
     def execute(self, action: str, params: Mapping[str, Any]) -> Any:
         """Carry out a command from the hub (already allowed by the config); thread-safe.

@@ -129,6 +129,13 @@ class Supervisor:
         runners = [self.runners[i] for i in ids] if ids is not None else list(self.runners.values())
         for runner in runners:
             runner.request_stop()
+        for runner in runners:
+            driver = runner.driver
+            if driver is not None:
+                try:
+                    driver.interrupt()
+                except Exception:
+                    log.exception("Device %r: interrupt() failed", runner.config.id)
         deadline = time.monotonic() + timeout
         for runner in runners:
             if not runner.join(max(0.0, deadline - time.monotonic())):

@@ -14,7 +14,7 @@ import collections
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any
 
 import cv2
 
@@ -150,11 +150,6 @@ class CameraDriver(Driver):
     config_model = CameraConfig
     config: CameraConfig
 
-    # Deduplication outlives a driver instance: a stream that reconnects must not report the
-    # label under the camera a second time. Keyed by device id (and the window, should it change).
-    _dedupers: ClassVar[dict[tuple[str, float], Deduper]] = {}
-    _dedupers_lock: ClassVar[threading.Lock] = threading.Lock()
-
     def __init__(self, config: CameraConfig, ctx: DriverContext) -> None:
         super().__init__(config, ctx)
         self.options = DecodeOptions(
@@ -163,9 +158,9 @@ class CameraDriver(Driver):
             try_invert=config.try_invert,
             try_harder=config.try_harder,
         )
-        with self._dedupers_lock:
-            key = (ctx.device_id, config.dedupe_window)
-            self.deduper = self._dedupers.setdefault(key, Deduper(config.dedupe_window))
+        # Deduplication outlives a driver instance (ctx.store does): a stream that reconnects must
+        # not report the label under the camera a second time.
+        self.deduper: Deduper = ctx.store.setdefault("deduper", Deduper(config.dedupe_window))
         self._lock = threading.Lock()
         self._capture: Capture | None = None
         self._pipeline: DecodePipeline | None = None

@@ -115,15 +115,6 @@ def rtu_frame_gap(baudrate: int) -> float:
 # RTU buses shared by the units on one port: port → link. Guarded by _BUSES_LOCK.
 _BUSES: dict[str, _Link] = {}
 _BUSES_LOCK = threading.Lock()
-# Read plans learnt by splitting after exception 02, kept across restarts of a device.
-_LEARNT_PLANS: dict[str, tuple[ModbusConfig, list[ReadRequest]]] = {}
-
-
-def _quiet_pymodbus() -> None:
-    """pymodbus logs every timeout at ERROR; the driver logs state changes instead."""
-    logger = logging.getLogger("pymodbus")
-    if logger.level == logging.NOTSET:
-        logger.setLevel(logging.CRITICAL)
 
 
 @dataclass(slots=True)
@@ -164,9 +155,9 @@ class ModbusDriver(Driver):
         self._points = {
             p.name: _PointState(p, _converter(p, config.order), extra={"point": p.name}) for p in config.points
         }
-        learnt = _LEARNT_PLANS.get(config.id)
-        if learnt is not None and learnt[0] is config:
-            self._plan = list(learnt[1])
+        learnt = ctx.store.get("plan")  # split after exception 02 by an earlier run of this device
+        if learnt is not None:
+            self._plan = list(learnt)
         else:
             spans = [Span(p.name, p.table, p.address, p.register_count) for p in config.points]
             self._plan = plan_reads(
@@ -190,7 +181,6 @@ class ModbusDriver(Driver):
 
     # -- lifecycle ------------------------------------------------------------------------------
     def run(self) -> None:
-        _quiet_pymodbus()
         self._link = self._open()
         if self._link is None:  # stopped while waiting for the bus
             return
@@ -374,7 +364,7 @@ class ModbusDriver(Driver):
     def _learn_split(self, request: ReadRequest, parts: list[ReadRequest]) -> None:
         index = self._plan.index(request)
         self._plan[index : index + 1] = parts
-        _LEARNT_PLANS[self.config.id] = (self.config, list(self._plan))
+        self.ctx.store["plan"] = list(self._plan)
         self.ctx.count("requests_split")
         log.info(
             "Device %r: %s %d-%d answered exception 02 (illegal address); reading its %d points separately",

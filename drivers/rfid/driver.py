@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import queue
 import time
-import weakref
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -21,13 +20,9 @@ from drivers.rfid.config import POWER_RANGE, RfidConfig
 from drivers.rfid.epc import decode_epc
 from drivers.rfid.presence import PresenceEvent, PresenceTracker
 from drivers.serial_link import SerialLink
-from edge_agent import CommandError, DeviceError, Driver, DriverContext, Quality, Reading
+from edge_agent import CommandError, DeviceError, Driver, DriverContext, Quality, Reading, format_ts
 
 __all__ = ["RfidDriver"]
-
-# Whether the hub wants inventory running, per device: it survives the restart of a driver after a
-# port loss (the supervisor builds a new driver instance, with the same context).
-_INVENTORY_WANTED: weakref.WeakKeyDictionary[DriverContext, bool] = weakref.WeakKeyDictionary()
 
 
 class RfidDriver(Driver):
@@ -49,7 +44,8 @@ class RfidDriver(Driver):
     # -- thread-safe API ------------------------------------------------------------------------
     @property
     def inventory_wanted(self) -> bool:
-        return _INVENTORY_WANTED.get(self.ctx, self.config.inventory)
+        # The hub's wish survives a restart of the driver after a port loss (ctx.store outlives it).
+        return bool(self.ctx.store.get("inventory_wanted", self.config.inventory))
 
     def execute(self, action: str, params: Mapping[str, Any]) -> Any:
         """`start_inventory`, `stop_inventory`, `set_power` (params `dbm`), or `write` of the point
@@ -66,7 +62,7 @@ class RfidDriver(Driver):
             if action == "set_power":
                 raise CommandError(f"reader on {self.config.port} is not connected")
             # Not connected (yet): remember what is wanted, the next connection applies it.
-            _INVENTORY_WANTED[self.ctx] = action == "start_inventory"
+            self.ctx.store["inventory_wanted"] = action == "start_inventory"
             return {"inventory": action == "start_inventory", "connected": False}
         future: Future[Any] = Future()
         self._requests.put((action, params, future))
@@ -183,11 +179,11 @@ class RfidDriver(Driver):
                 continue
             try:
                 if action == "start_inventory":
-                    _INVENTORY_WANTED[self.ctx] = True
+                    self.ctx.store["inventory_wanted"] = True
                     session.start_inventory()
                     future.set_result({"inventory": True, "connected": True})
                 elif action == "stop_inventory":
-                    _INVENTORY_WANTED[self.ctx] = False
+                    self.ctx.store["inventory_wanted"] = False
                     session.stop_inventory()
                     future.set_result({"inventory": False, "connected": True})
                 else:
@@ -208,13 +204,6 @@ class RfidDriver(Driver):
                 return
             if future.set_running_or_notify_cancel():
                 future.set_exception(CommandError(f"reader on {self.config.port} is not connected"))
-
-
-def format_ts(ts: float) -> str:
-    """UTC ISO 8601 with milliseconds, as the runtime writes a reading's `ts`."""
-    millis = int(ts * 1000)
-    second = millis // 1000
-    return time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second)) + f"{millis - second * 1000:03d}Z"
 
 
 def _power_param(cfg: RfidConfig, params: Mapping[str, Any]) -> float:

@@ -26,10 +26,12 @@ def device(port: int | str, points: list[dict[str, Any]], **options: Any) -> Mod
 class Running:
     """A driver instance running in a thread, as the supervisor runs it (without restarts)."""
 
-    def __init__(self, config: ModbusConfig) -> None:
+    def __init__(self, config: ModbusConfig, store: dict[str, Any] | None = None) -> None:
         self.readings: list[Reading] = []
         self._lock = threading.Lock()
         self.ctx = DriverContext(config.id, emit_many=self._emit)
+        if store is not None:
+            self.ctx.store = store  # what the supervisor's context keeps across driver restarts
         self.driver = ModbusDriver(config, self.ctx)
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._main, daemon=True)
@@ -60,8 +62,8 @@ class Running:
 
 
 @contextmanager
-def running(config: ModbusConfig) -> Iterator[Running]:
-    r = Running(config)
+def running(config: ModbusConfig, store: dict[str, Any] | None = None) -> Iterator[Running]:
+    r = Running(config, store)
     r.thread.start()
     try:
         yield r

@@ -147,7 +147,7 @@ def test_exception_02_splits_the_request_and_the_plan_is_remembered() -> None:
         assert set(log[1:]) == {(8, 1), (10, 1), (13, 1)}
         # A fresh driver instance for the same device (as after a restart) keeps the learnt plan.
         plc.log.clear()
-        with running(config) as r2:
+        with running(config, store=r.ctx.store) as r2:
             wait_until(lambda: r2.driver.polls >= 2, 10, what="2 polls")
         assert (8, 6) not in [e[2:] for e in plc.log]
 
