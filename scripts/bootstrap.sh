@@ -5,7 +5,11 @@ set -euo pipefail
 need_apt=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
 command -v socat >/dev/null 2>&1 || need_apt+=(socat)
-for pkg in ${EDGE_AGENT_EXTRA_APT:-}; do dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg"); done
+# The test command also needs: openssl (test certificates), systemd-analyze (unit checks).
+if [ -n "${EDGE_AGENT_TESTS:-}" ]; then
+  command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+  command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "bootstrap: installing ${need_apt[*]}" >&2
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from edge_agent.agent import Agent
-from edge_agent.broker import LocalBroker, free_port
+from edge_agent.broker import LocalBroker
 from tests.helpers import Subscriber, agent_config, agent_yaml, wait_until
 
 
@@ -115,10 +115,13 @@ def test_sigterm_stops_within_two_seconds_and_flushes(tmp_path: Path, broker: Lo
 
 @pytest.mark.parametrize("policy", ["drop_oldest", "reject_new"])
 def test_buffer_full_policies(tmp_path: Path, policy: str) -> None:
-    port = free_port()  # nothing listens yet: the broker is "away" and the buffer fills
+    # The hub's session exists before the outage; then the broker is away and the buffer fills.
+    broker = LocalBroker(persistence=True).start()
+    Subscriber(broker.port, "warehouse/+/+/readings/#", client_id="hub", persistent=True).close()
+    broker.stop()
     loaded = agent_config(
         tmp_path,
-        port,
+        broker.port,
         [{"id": "sim-1", "driver": "simulated", "rate": 50000}],
         buffer={"max_size": "1MB", "when_full": policy},
     )
@@ -128,21 +131,19 @@ def test_buffer_full_policies(tmp_path: Path, policy: str) -> None:
         stats = agent.outbox.stats
         wait_until(lambda: stats.dropped_oldest + stats.rejected > 10000, 30, what=f"{policy} to act")
         assert agent.outbox.size_bytes <= 1_000_000 * 1.3
-        broker = LocalBroker(port).start()
-        try:
-            sub = Subscriber(port, "warehouse/+/+/readings/#")
-            # Stop producing so the backlog can be checked exactly.
-            agent.supervisor.stop(timeout=2)
-            agent.outbox.flush(5)
-            wait_until(lambda: agent.outbox.depth == 0, 30, what="backlog delivered")
-            seqs = sorted(set(sub.seqs()))
-            sub.close()
-        finally:
-            agent.stop()
-            broker.close()
+        # Stop producing so the backlog can be checked exactly.
+        agent.supervisor.stop(timeout=2)
+        assert agent.outbox.flush(5)
+        last = agent.outbox.next_seq - 1
+        broker.start()
+        sub = Subscriber(broker.port, "warehouse/+/+/readings/#", client_id="hub", persistent=True)
+        wait_until(lambda: agent.outbox.depth == 0, 30, what="backlog delivered")
+        wait_until(lambda: max(sub.seqs(), default=0) == last, 10, what="the last reading at the subscriber")
+        seqs = sorted(set(sub.seqs()))
+        sub.close()
     finally:
         agent.stop()
-    last = agent.outbox.next_seq - 1
+        broker.close()
     assert seqs, "nothing delivered"
     if policy == "drop_oldest":
         assert stats.dropped_oldest > 0 and stats.rejected == 0
@@ -178,20 +179,23 @@ def test_failing_driver_does_not_stop_another(tmp_path: Path, broker: LocalBroke
 
 
 def test_readings_wait_when_broker_never_came_and_go_after(tmp_path: Path) -> None:
-    port = free_port()
-    agent = Agent(
-        agent_config(tmp_path, port, [{"id": "sim-1", "driver": "simulated", "rate": 1000, "max_readings": 500}])
-    )
+    # The hub's subscriber session exists on the broker before the gateway starts, so whatever the
+    # agent publishes the moment the broker returns is queued for it (no race with its subscribe).
+    broker = LocalBroker(persistence=True).start()
+    Subscriber(broker.port, "warehouse/#", client_id="hub", persistent=True).close()
+    broker.stop()
+    devices = [{"id": "sim-1", "driver": "simulated", "rate": 1000, "max_readings": 500}]
+    agent = Agent(agent_config(tmp_path, broker.port, devices))
     agent.start()
     try:
         wait_until(lambda: agent.outbox.stats.accepted == 500, 10, what="readings buffered")
         assert not agent.forwarder.connected
-        broker = LocalBroker(port).start()
-        sub = Subscriber(port, "warehouse/#")
+        broker.start()
+        sub = Subscriber(broker.port, "warehouse/#", client_id="hub", persistent=True)
         wait_until(lambda: len(set(sub.seqs())) == 500, 20, what="delivery after the broker appears")
         sub.close()
     finally:
         agent.stop()
-    broker.close()
+        broker.close()
     assert sorted(set(sub.seqs())) == list(range(1, 501))
     assert os.path.exists(tmp_path / "buffer.db")

@@ -73,7 +73,7 @@ class Issued:
 class CertificateAuthority:
     def __init__(self, directory: Path, name: str) -> None:
         if OPENSSL is None:
-            pytest.skip("the openssl command is needed to make test certificates")
+            pytest.fail("the openssl command is needed to make test certificates (scripts/test installs it)")
         self.dir = directory
         self.name = name
         (directory / "issued").mkdir(parents=True)

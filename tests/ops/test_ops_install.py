@@ -3,7 +3,7 @@ namespace (useradd, ownerships, systemctl skipped because systemd is not running
 
 Installing the package needs its wheels. Tests use only loopback, so they install offline from a
 wheelhouse made once with `scripts/install-gateway --download-wheels ~/.cache/edge-agent/wheels`
-(or $EDGE_AGENT_WHEELHOUSE) and are skipped without one.
+(or $EDGE_AGENT_WHEELHOUSE; scripts/test makes it) and fail without one.
 """
 
 from __future__ import annotations
@@ -92,7 +92,10 @@ def test_usage_errors_are_reported(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def wheelhouse() -> Path:
     if not any(WHEELHOUSE.glob("*.whl")):
-        pytest.skip(f"no wheelhouse at {WHEELHOUSE}: run scripts/install-gateway --download-wheels {WHEELHOUSE}")
+        pytest.fail(
+            f"no wheelhouse at {WHEELHOUSE}: run scripts/install-gateway --download-wheels {WHEELHOUSE} "
+            "(scripts/test does)"
+        )
     return WHEELHOUSE
 
 
@@ -221,7 +224,7 @@ def test_unit_verifies_against_the_installed_tree(staged: Staged, tmp_path: Path
     analyze = shutil.which("systemd-analyze")
     system_units = Path("/lib/systemd/system")
     if analyze is None or not (system_units / "sysinit.target").exists():
-        pytest.skip("systemd-analyze and the system's units are needed")
+        pytest.fail("systemd-analyze and the system's units are needed (scripts/test installs systemd)")
     # What verify looks at: the unit, the programs it starts, and the system's own units.
     root = tmp_path / "root"
     for rel in ("etc/systemd/system/edge-agent.service", "opt/edge-agent/venv/bin/edge-agent"):
