@@ -21,18 +21,34 @@ from edge_agent.config import ConfigError, LoadedConfig, load_config, parse_conf
 log = logging.getLogger("edge_agent")
 
 DEFAULT_CONFIG = "/etc/edge-agent/config.yaml"
+FALLBACK_SOCKET = Path("/var/lib/edge-agent/edge-agent.sock")  # the packaged unit's state directory
 
 
 def default_config_text() -> str:
     return files("edge_agent").joinpath("default_config.yaml").read_text(encoding="utf-8")
 
 
+class JournalFormatter(logging.Formatter):
+    """Prefixes each line with its syslog priority (`<4>`), which journald reads off stderr, so
+    `journalctl -p warning -u edge-agent` shows warnings and errors only."""
+
+    PRIORITIES = ((logging.CRITICAL, 2), (logging.ERROR, 3), (logging.WARNING, 4), (logging.INFO, 6))
+
+    def format(self, record: logging.LogRecord) -> str:
+        priority = next((p for level, p in self.PRIORITIES if record.levelno >= level), 7)
+        text = super().format(record)
+        return "\n".join(f"<{priority}>{line}" for line in text.splitlines())
+
+
 def setup_logging(level: str = "info") -> None:
-    # Under systemd, journald adds the time and the unit; elsewhere we add the time.
-    fmt = "%(levelname)s %(name)s: %(message)s"
-    if not os.environ.get("JOURNAL_STREAM"):
-        fmt = "%(asctime)s " + fmt
-    logging.basicConfig(level=level.upper(), format=fmt, stream=sys.stderr, force=True)
+    # Under systemd, journald adds the time and the unit (and reads the priority prefix);
+    # elsewhere we add the time.
+    handler = logging.StreamHandler(sys.stderr)
+    if os.environ.get("JOURNAL_STREAM"):
+        handler.setFormatter(JournalFormatter("%(levelname)s %(name)s: %(message)s"))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     # Libraries that log every failed request: the drivers log state changes instead.
     for noisy in ("pymodbus",):
         logging.getLogger(noisy).setLevel(logging.CRITICAL if level != "debug" else logging.DEBUG)
@@ -61,12 +77,17 @@ def cmd_status(args: argparse.Namespace) -> int:
     """One screen for a technician: devices, last readings, errors, outbox, broker."""
     from edge_agent.metrics import read_status
 
-    try:
-        loaded = _load(args.config)
-    except ConfigError as err:
-        print(f"edge-agent status: cannot read {args.config}:\n{err}", file=sys.stderr)
-        return 2
-    path = loaded.agent.status_socket
+    path = Path(args.socket) if args.socket else None
+    if path is None:
+        try:
+            path = _load(args.config).agent.status_socket
+        except ConfigError as err:
+            print(
+                f"edge-agent status: cannot read {args.config} ({len(err.issues)} error(s): "
+                f"{err.issues[0]}); trying {FALLBACK_SOCKET}",
+                file=sys.stderr,
+            )
+            path = FALLBACK_SOCKET
     try:
         snap = read_status(path)
     except OSError as err:
@@ -256,6 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("status", help="show the running agent's devices, outbox and broker state")
     p.add_argument("-c", "--config", default=DEFAULT_CONFIG)
     p.add_argument("--json", action="store_true", help="the raw snapshot as JSON")
+    p.add_argument("--socket", help="the agent's status socket (default: from the config)")
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("schema", help="print the JSON Schema of the config file")

@@ -301,6 +301,7 @@ def _claim_field(resource: str) -> str:
 # -- ${...} references ----------------------------------------------------------------------
 
 _REF = re.compile(r"\$\{([^}]*)\}")
+CREDSTORE = Path("/etc/credstore")
 
 
 def _resolve_ref(ref: str) -> str:
@@ -308,10 +309,18 @@ def _resolve_ref(ref: str) -> str:
     if ref.startswith("file:"):
         return _read_secret(Path(ref[5:]))
     if ref.startswith("credential:"):
+        name = ref[11:]
         directory = os.environ.get("CREDENTIALS_DIRECTORY")
-        if not directory:
-            raise ValueError(f"${{{ref}}}: $CREDENTIALS_DIRECTORY is not set (LoadCredential= in the unit)")
-        return _read_secret(Path(directory) / ref[11:])
+        if directory:
+            return _read_secret(Path(directory) / name)
+        # Outside the service (a technician running `edge-agent validate`): the credential store
+        # the unit loads from (LoadCredential=NAME:edge-agent.NAME searches /etc/credstore).
+        stored = CREDSTORE / f"edge-agent.{name}"
+        if stored.exists():
+            return _read_secret(stored)
+        raise ValueError(
+            f"${{{ref}}}: $CREDENTIALS_DIRECTORY is not set (LoadCredential= in the unit) and {stored} does not exist"
+        )
     name, sep, default = ref.partition(":-")
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise ValueError(
