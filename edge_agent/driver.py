@@ -52,7 +52,7 @@ class CommandSpec(BaseModel):
     name: str = Field(description="topic segment: {topic_prefix}/cmd/{device}/{name}")
     write: str | None = Field(None, description="the point this command writes")
     action: str | None = Field(None, description="a driver action, e.g. tare, zero, start_inventory")
-    values: list[float | int | str | bool] | None = Field(None, description="the only values allowed")
+    values: list[bool | int | float | str] | None = Field(None, description="the only values allowed")
     min: float | None = Field(None, description="lowest value allowed")
     max: float | None = Field(None, description="highest value allowed")
     min_interval: Duration | None = Field(None, description="refuse a command sooner than this after the last")

@@ -290,3 +290,61 @@ def test_secrets_never_appear_in_errors_or_logs(
     finally:
         agent.stop()
     assert "hunter2" not in caplog.text and "hunter2" not in snap and "hunter2" not in repr(loaded.agent)
+
+
+def test_issue_command_shape_writes_a_real_modbus_server_and_refusals_change_nothing(
+    tmp_path: Path, broker: LocalBroker, hub: Hub
+) -> None:
+    from drivers.modbus.simulator import ConveyorPlc, TcpSimulator
+
+    plc = ConveyorPlc(animate=False)
+    with TcpSimulator(plc) as sim:
+        device = {
+            "id": "line1-plc",
+            "driver": "modbus",
+            "transport": "tcp",
+            "host": "127.0.0.1",
+            "port": sim.port,
+            "unit": 1,
+            "poll_interval": "100ms",
+            "points": [
+                {"name": "belt_speed_setpoint", "table": "holding", "address": 30, "type": "float32"},
+                {"name": "belt_run", "table": "coil", "address": 0},
+            ],
+            # The shape of issue 7, as written there.
+            "commands": [
+                {"name": "set_speed", "write": "belt_speed_setpoint", "min": 0, "max": 2.5, "min_interval": "1s"},
+                {"name": "stop_belt", "write": "belt_run", "values": [0]},
+            ],
+        }
+        plc.set("coil", 0, [1])
+        agent = Agent(agent_config(tmp_path, broker.port, [device]))
+        agent.start()
+        try:
+            wait_until(lambda: agent.supervisor.runners["line1-plc"].ctx.state == "connected", 15, what="PLC")
+            wait_until(lambda: agent.forwarder.connected, 10, what="broker")
+            hub.send("line1-plc", "set_speed", {"id": "s1", "value": 1.2})
+            assert hub.reply("line1-plc", "set_speed", "s1")["ok"] is True
+            written = plc.get("holding", 30, 2)
+            assert written == [0x3F99, 0x999A]  # 1.2f, ABCD
+            writes = plc.count("write holding")
+            refused = {
+                "s2": ("set_speed", {"id": "s2", "value": 2.0}, "too frequent"),
+                "s3": ("set_speed", {"id": "s3", "value": 3.0}, "above the maximum 2.5"),
+                "s4": ("set_speed", {"id": "s4", "value": "fast"}, "value must be a number"),
+                "s5": ("set_speed", {"id": "s5"}, 'missing "value"'),
+                "b1": ("stop_belt", {"id": "b1", "value": 1}, "is not allowed (allowed: 0)"),
+                "x1": ("start_belt", {"id": "x1", "value": 1}, "not allowed for device 'line1-plc'"),
+            }
+            for command, payload, _ in refused.values():
+                hub.send("line1-plc", command, payload)
+            for request_id, (command, _, why) in refused.items():
+                reply = hub.reply("line1-plc", command, request_id)
+                assert reply["ok"] is False and why in reply["error"], reply
+            assert plc.count("write holding") == writes and plc.get("holding", 30, 2) == written
+            assert plc.get("coil", 0) == [1]  # no refused command reached the PLC
+            hub.send("line1-plc", "stop_belt", {"id": "b2", "value": 0})
+            assert hub.reply("line1-plc", "stop_belt", "b2")["ok"] is True
+            assert plc.get("coil", 0) == [0]
+        finally:
+            agent.stop()

@@ -244,8 +244,10 @@ class ModbusConfig(DeviceConfig):
         if kind in ("bool", "string"):
             if spec.min is not None or spec.max is not None:
                 return f"point {point.name!r} is a {kind}: give the allowed `values`, not min/max"
-            expected = bool if kind == "bool" else str
-            wrong = [v for v in spec.values or [] if not isinstance(v, expected)]
+            if kind == "bool":  # true/false, or 0/1 as PLC engineers write coils
+                wrong = [v for v in spec.values or [] if not (isinstance(v, bool) or v in (0, 1))]
+            else:
+                wrong = [v for v in spec.values or [] if not isinstance(v, str)]
             if wrong:
                 return f"point {point.name!r} is a {kind}; {wrong[0]!r} is not"
             return None
@@ -261,7 +263,7 @@ class ModbusConfig(DeviceConfig):
         return None
 
     def line_settings(self) -> str:
-        return f"{self.baudrate}:{self.bytesize}{self.parity}{self.stopbits}"
+        return f"{self.baudrate}:{self.bytesize}{self.parity}{self.stopbits:g}"
 
     def claims(self) -> dict[str, str | None]:
         if self.transport == "rtu":
