@@ -185,5 +185,6 @@ def test_commands_write_writable_points_with_values_that_fit() -> None:
     assert "read-only input table" in check({"write": "temp", "min": 0, "max": 1})
     assert "cannot be written" in check({"write": "speed", "min": 0, "max": 70})  # 70000 > uint16
     assert "not min/max" in check({"write": "run", "min": 0, "max": 1})
-    assert "is a bool" in check({"write": "run", "values": [1, 0]})
+    assert check({"write": "run", "values": [1, 0]}) == "ok"  # coils as PLC engineers write them
+    assert "is a bool" in check({"write": "run", "values": [2]})
     assert "no action 'tare'" in check({"action": "tare"})
