@@ -133,8 +133,10 @@ def test_notify_protocol_through_start_reload_and_stop(
     assert agent.stderr is not None
     log = agent.stderr.read()
     assert "not-checked-by-this-broker" not in log
-    # Under journald the agent leaves the timestamps to the journal.
-    assert log.splitlines()[0].startswith(("INFO ", "WARNING ", "ERROR "))
+    # Under journald the agent leaves the timestamps to the journal and prefixes the syslog priority.
+    lines = log.splitlines()
+    assert lines[0].startswith(("<6>INFO ", "<4>WARNING ", "<3>ERROR "))
+    assert all(line[:3] in ("<2>", "<3>", "<4>", "<6>", "<7>") for line in lines)
 
 
 def test_invalid_config_exits_2_without_ready(
