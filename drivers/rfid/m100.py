@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from drivers.rfid.framing import EventDecoder, FrameSplitter
+
 __all__ = [
     "CMD_ERROR",
     "CMD_GET_INFO",
@@ -198,46 +200,22 @@ class Reply:
 Event = TagRead | ErrorReply | Reply
 
 
-class FrameDecoder:
+class FrameDecoder(FrameSplitter[Frame]):
     """Splits a byte stream into checked frames; resynchronises on the next BB after garbage."""
 
-    def __init__(self) -> None:
-        self._buf = bytearray()
-        self.dropped = 0
-        self.skipped = 0
+    head = HEAD
+    header_size = 5  # BB, Type, Cmd, PL(2)
 
-    def feed(self, data: bytes) -> list[Frame]:
-        buf = self._buf
-        buf += data
-        frames: list[Frame] = []
-        pos = 0
-        end = len(buf)
-        while True:
-            start = buf.find(HEAD, pos)
-            if start < 0:
-                self.skipped += end - pos
-                pos = end
-                break
-            self.skipped += start - pos
-            pos = start
-            if end - pos < 5:
-                break
-            length = (buf[pos + 3] << 8) | buf[pos + 4]
-            if length > _MAX_PARAMS or buf[pos + 1] > TYPE_NOTICE:
-                self.dropped += 1
-                pos += 1
-                continue
-            stop = pos + 7 + length
-            if stop > end:
-                break
-            if buf[stop - 1] != END or checksum(memoryview(buf)[pos + 1 : stop - 2]) != buf[stop - 2]:
-                self.dropped += 1
-                pos += 1
-                continue
-            frames.append(Frame(buf[pos + 1], buf[pos + 2], bytes(buf[pos + 5 : stop - 2])))
-            pos = stop
-        del buf[:pos]
-        return frames
+    def _frame_end(self, buf: bytearray, pos: int) -> int:
+        length = (buf[pos + 3] << 8) | buf[pos + 4]
+        if length > _MAX_PARAMS or buf[pos + 1] > TYPE_NOTICE:
+            return -1
+        return pos + 7 + length
+
+    def _frame(self, buf: bytearray, pos: int, stop: int) -> Frame | None:
+        if buf[stop - 1] != END or checksum(memoryview(buf)[pos + 1 : stop - 2]) != buf[stop - 2]:
+            return None
+        return Frame(buf[pos + 1], buf[pos + 2], bytes(buf[pos + 5 : stop - 2]))
 
 
 def parse(frame: Frame) -> Event | None:
@@ -262,23 +240,8 @@ def parse(frame: Frame) -> Event | None:
     return Reply(frame.cmd, frame.params)
 
 
-class Decoder:
+class Decoder(EventDecoder[Frame, Event]):
     """Module → host: feed what the port returned, get events. Never raises on garbage."""
 
     def __init__(self) -> None:
-        self.frames = FrameDecoder()
-        self.malformed = 0
-
-    @property
-    def dropped(self) -> int:
-        return self.frames.dropped + self.malformed
-
-    def feed(self, data: bytes) -> list[Event]:
-        events: list[Event] = []
-        for frame in self.frames.feed(data):
-            event = parse(frame)
-            if event is None:
-                self.malformed += 1
-            else:
-                events.append(event)
-        return events
+        super().__init__(FrameDecoder(), parse)

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from drivers.rfid.framing import EventDecoder, FrameSplitter
+
 __all__ = [
     "CMD_FAST_SWITCH_INVENTORY",
     "CMD_GET_FIRMWARE_VERSION",
@@ -257,50 +259,24 @@ class Reply:
 Event = TagRead | RoundEnd | ErrorReply | Reply
 
 
-class FrameDecoder:
+class FrameDecoder(FrameSplitter[Frame]):
     """Splits a byte stream into checked frames; keeps partial frames, resynchronises on garbage.
 
     `dropped` counts frames whose checksum or length was wrong; `skipped` counts bytes thrown away
     while looking for the next A0.
     """
 
-    def __init__(self) -> None:
-        self._buf = bytearray()
-        self.dropped = 0
-        self.skipped = 0
+    head = HEAD
+    header_size = 2  # A0, Len
 
-    def feed(self, data: bytes) -> list[Frame]:
-        buf = self._buf
-        buf += data
-        frames: list[Frame] = []
-        pos = 0
-        end = len(buf)
-        while True:
-            start = buf.find(HEAD, pos)
-            if start < 0:
-                self.skipped += end - pos
-                pos = end
-                break
-            self.skipped += start - pos
-            pos = start
-            if end - pos < 2:
-                break
-            length = buf[pos + 1]
-            if length < _MIN_LEN:
-                self.dropped += 1
-                pos += 1
-                continue
-            stop = pos + 2 + length
-            if stop > end:
-                break
-            if checksum(memoryview(buf)[pos : stop - 1]) != buf[stop - 1]:
-                self.dropped += 1
-                pos += 1  # resynchronise on the next A0 (it may start inside this one)
-                continue
-            frames.append(Frame(buf[pos + 2], buf[pos + 3], bytes(buf[pos + 4 : stop - 1])))
-            pos = stop
-        del buf[:pos]
-        return frames
+    def _frame_end(self, buf: bytearray, pos: int) -> int:
+        length = buf[pos + 1]
+        return pos + 2 + length if length >= _MIN_LEN else -1
+
+    def _frame(self, buf: bytearray, pos: int, stop: int) -> Frame | None:
+        if checksum(memoryview(buf)[pos : stop - 1]) != buf[stop - 1]:
+            return None
+        return Frame(buf[pos + 2], buf[pos + 3], bytes(buf[pos + 4 : stop - 1]))
 
 
 def parse(frame: Frame) -> Event | None:
@@ -338,24 +314,11 @@ def parse(frame: Frame) -> Event | None:
     return Reply(cmd, data)
 
 
-class Decoder:
-    """Reader → host: feed what the port returned, get events. Never raises on garbage."""
+class Decoder(EventDecoder[Frame, Event]):
+    """Reader → host: feed what the port returned, get events. Never raises on garbage.
+
+    `dropped` counts frames thrown away: bad checksum/length, or data that does not fit the command.
+    """
 
     def __init__(self) -> None:
-        self.frames = FrameDecoder()
-        self.malformed = 0
-
-    @property
-    def dropped(self) -> int:
-        """Frames thrown away: bad checksum/length, or data that does not fit the command."""
-        return self.frames.dropped + self.malformed
-
-    def feed(self, data: bytes) -> list[Event]:
-        events: list[Event] = []
-        for frame in self.frames.feed(data):
-            event = parse(frame)
-            if event is None:
-                self.malformed += 1
-            else:
-                events.append(event)
-        return events
+        super().__init__(FrameDecoder(), parse)

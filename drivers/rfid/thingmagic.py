@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from drivers.rfid.framing import FrameSplitter
+
 __all__ = [
     "FAULTS",
     "META_ALL",
@@ -246,45 +248,26 @@ class Version:
         return f"hardware {self.hardware.hex('.')}, firmware {fw.hex('.')} ({self.firmware_date.hex()})"
 
 
-class FrameDecoder:
+class FrameDecoder(FrameSplitter[Frame]):
     """Module → host (with status) or host → module frames; resynchronises on the next FF."""
 
-    def __init__(self, *, responses: bool = True) -> None:
-        self._buf = bytearray()
-        self._status = 2 if responses else 0
-        self.dropped = 0
-        self.skipped = 0
+    head = HEAD
+    header_size = 2  # FF, Len
 
-    def feed(self, data: bytes) -> list[Frame]:
-        buf = self._buf
-        buf += data
-        frames: list[Frame] = []
-        pos = 0
-        end = len(buf)
-        extra = 5 + self._status  # FF, Len, Opcode, [Status], CRC(2)
-        while True:
-            start = buf.find(HEAD, pos)
-            if start < 0:
-                self.skipped += end - pos
-                pos = end
-                break
-            self.skipped += start - pos
-            pos = start
-            if end - pos < 2:
-                break
-            stop = pos + extra + buf[pos + 1]
-            if stop > end:
-                break
-            crc = (buf[stop - 2] << 8) | buf[stop - 1]
-            if crc16(memoryview(buf)[pos + 1 : stop - 2]) != crc:
-                self.dropped += 1
-                pos += 1
-                continue
-            status = (buf[pos + 3] << 8) | buf[pos + 4] if self._status else STATUS_OK
-            frames.append(Frame(buf[pos + 2], status, bytes(buf[pos + 3 + self._status : stop - 2])))
-            pos = stop
-        del buf[:pos]
-        return frames
+    def __init__(self, *, responses: bool = True) -> None:
+        super().__init__()
+        self._status = 2 if responses else 0
+        self._extra = 5 + self._status  # FF, Len, Opcode, [Status], CRC(2)
+
+    def _frame_end(self, buf: bytearray, pos: int) -> int:
+        return pos + self._extra + buf[pos + 1]
+
+    def _frame(self, buf: bytearray, pos: int, stop: int) -> Frame | None:
+        crc = (buf[stop - 2] << 8) | buf[stop - 1]
+        if crc16(memoryview(buf)[pos + 1 : stop - 2]) != crc:
+            return None
+        status = (buf[pos + 3] << 8) | buf[pos + 4] if self._status else STATUS_OK
+        return Frame(buf[pos + 2], status, bytes(buf[pos + 3 + self._status : stop - 2]))
 
 
 Decoder = FrameDecoder
