@@ -67,8 +67,12 @@ class DeviceRunner:
                 if not self.stopping.is_set():
                     raise DeviceError("driver stopped on its own")
             except DeviceError as err:
+                if self.stopping.is_set():
+                    break  # interrupted by the stop itself, not a device failure
                 ctx.failed(str(err))
             except Exception as err:  # the device boundary: nothing a driver does stops the agent
+                if self.stopping.is_set():
+                    break
                 if ctx.state != "error":
                     log.exception("Device %r: driver %r failed", config.id, config.driver)
                 ctx.failed(f"{type(err).__name__}: {err}")

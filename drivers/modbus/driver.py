@@ -187,8 +187,10 @@ class ModbusDriver(Driver):
         ctx, period = self.ctx, self.config.poll_interval
         next_start = time.monotonic()
         while not ctx.stopping.is_set():
+            started = time.monotonic()
             self._poll()
             self.polls += 1
+            ctx.set_gauge("poll_duration_seconds", time.monotonic() - started)
             next_start += period
             now = time.monotonic()
             late = now - next_start
@@ -202,6 +204,17 @@ class ModbusDriver(Driver):
                 self._behind_since = None
             if ctx.wait(next_start - time.monotonic()):
                 break
+
+    def interrupt(self) -> None:
+        """Stop now: a TCP request waiting for its answer fails at once instead of after `timeout`.
+        (A shared RTU bus is left alone: the other units on it keep using it.)"""
+        link = self._link
+        sock = link.client.socket if link is not None and not self._shared else None
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # wakes the recv/select of the polling thread
+            except OSError:
+                pass
 
     def close(self) -> None:
         link, self._link = self._link, None

@@ -347,3 +347,35 @@ def test_refused_connection_is_a_device_error_and_commands_are_refused_while_dis
             r.driver.execute("write", {"point": "x", "value": 1})
     assert f"cannot connect to Modbus TCP 127.0.0.1:{port}" in str(r.error)
     assert r.readings == []  # nothing was ever read: no readings, the device status says why
+
+
+def test_stop_interrupts_a_request_waiting_for_a_silent_plc() -> None:
+    """A PLC that accepts the connection and never answers: the stop must not wait out `timeout`."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    accepted: list[socket.socket] = []
+    requested = threading.Event()
+
+    def silent_plc() -> None:
+        conn, _ = server.accept()
+        accepted.append(conn)
+        if conn.recv(260):  # a request arrived; it is never answered
+            requested.set()
+
+    threading.Thread(target=silent_plc, daemon=True).start()
+    config = device(server.getsockname()[1], [{"name": "a", "table": "holding", "address": 0}], timeout="10s")
+    states: list[str] = []
+    sup = Supervisor([config], emit_many=lambda r: None, on_state=lambda d, s, e: states.append(s))
+    sup.start()
+    try:
+        wait_until(requested.is_set, 10, what="a request under way")
+        t0 = time.monotonic()
+        sup.stop(timeout=3)
+        elapsed = time.monotonic() - t0
+    finally:
+        server.close()
+        for conn in accepted:
+            conn.close()
+    assert elapsed < 1.0, f"stop took {elapsed:.2f}s with a 10 s request timeout"
+    assert states[-1:] == ["stopped"] and "error" not in states  # a stop is not a device failure
