@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from drivers.rfid.crc import CCITT_TABLE
 from drivers.rfid.framing import EventDecoder, FrameSplitter
 
 __all__ = [
@@ -82,23 +83,10 @@ def checksum(body: bytes | bytearray | memoryview) -> int:
     return sum(body) & 0xFF
 
 
-def _gen2_table() -> tuple[int, ...]:
-    table = []
-    for i in range(256):
-        crc = i << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
-        table.append(crc)
-    return tuple(table)
-
-
-_GEN2_TABLE = _gen2_table()
-
-
 def gen2_crc(data: bytes | bytearray | memoryview) -> int:
     """EPC Gen2 CRC-16 (poly 0x1021, preset 0xFFFF, ones' complement) as the tag backscatters it."""
     crc = 0xFFFF
-    table = _GEN2_TABLE
+    table = CCITT_TABLE
     for byte in data:
         crc = ((crc << 8) & 0xFFFF) ^ table[(crc >> 8) ^ byte]
     return crc ^ 0xFFFF

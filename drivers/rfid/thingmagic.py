@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from drivers.rfid.crc import CCITT_TABLE
 from drivers.rfid.framing import FrameSplitter
 
 __all__ = [
@@ -106,25 +107,10 @@ FAULTS: dict[int, str] = {
 }
 
 
-def _shift_in_table() -> tuple[int, ...]:
-    # What shifting a top byte out through 8 steps XORs into the register (zeros shifted in): the
-    # steps' decisions depend on that top byte only, so a byte at a time equals bit by bit.
-    table = []
-    for top in range(256):
-        crc = top << 8
-        for _ in range(8):
-            crc = ((crc << 1) & 0xFFFF) ^ (0x1021 if crc & 0x8000 else 0)
-        table.append(crc)
-    return tuple(table)
-
-
-_TABLE = _shift_in_table()
-
-
 def crc16(data: bytes | bytearray | memoryview) -> int:
     """ThingMagic's CRC over Len..Data (see the module docstring)."""
     crc = 0xFFFF
-    table = _TABLE
+    table = CCITT_TABLE
     for byte in data:
         crc = (((crc << 8) | byte) & 0xFFFF) ^ table[crc >> 8]
     return crc
