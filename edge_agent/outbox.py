@@ -28,7 +28,7 @@ log = logging.getLogger("edge_agent.outbox")
 SCHEMA_VERSION = 1
 CHUNK_READINGS = 500  # readings per stored row at most: keeps one row well under a message
 MAX_COMMIT_READINGS = 50_000
-MAX_STAGED = 200_000  # staging bound; producers wait beyond it (backpressure)
+MAX_STAGED = 50_000  # staging bound (~25 MB of readings); producers wait beyond it (backpressure)
 ACK_DELAY = 0.05  # acknowledged rows are deleted within this long, or with the next commit
 ACK_BATCH = 256  # ... or as soon as this many wait
 
