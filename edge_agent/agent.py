@@ -102,6 +102,7 @@ class Agent:
                 "error": ctx.last_error,
                 "accepted": accepted.get(device_id, 0),
                 "published": published.get(device_id, 0),
+                "dropped": box.stats.dropped_per_device.get(device_id, 0),
                 "last_reading_age_s": None if ctx.last_reading_ts is None else round(now - ctx.last_reading_ts, 3),
                 "restarts": runner.restarts,
                 "counters": dict(ctx.counters),

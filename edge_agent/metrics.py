@@ -57,6 +57,12 @@ def prometheus_text(snap: dict[str, Any]) -> str:
         [({"device": d}, v["published"]) for d, v in devices.items()],
     )
     metric(
+        "device_readings_dropped_total",
+        "counter",
+        "Readings dropped or rejected by the outbox limits, per device.",
+        [({"device": d}, v["dropped"]) for d, v in devices.items()],
+    )
+    metric(
         "readings_dropped_total",
         "counter",
         "Readings dropped by the outbox limits, by reason.",

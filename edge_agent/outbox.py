@@ -55,7 +55,8 @@ class OutboxStats:
     acked: int = 0  # readings removed after the broker's acknowledgement
     commits: int = 0
     commit_errors: int = 0
-    per_device: dict[str, int] = field(default_factory=dict)
+    per_device: dict[str, int] = field(default_factory=dict)  # readings committed
+    dropped_per_device: dict[str, int] = field(default_factory=dict)  # dropped or rejected, any reason
 
 
 class Outbox:
@@ -285,7 +286,9 @@ class Outbox:
         seq = self._next_seq
         rejected = 0
         if batch and self.config.when_full == "reject_new" and self._bytes >= self.config.max_size:
-            rejected, batch = len(batch), []
+            rejected = len(batch)
+            self._count_dropped((r.device, 1) for r in batch)
+            batch = []
         if batch:
             by_device: dict[str, list[Reading]] = {}
             for r in batch:
@@ -356,6 +359,12 @@ class Outbox:
                 stats.rejected,
             )
 
+    def _count_dropped(self, pairs: Iterable[tuple[str, int]]) -> None:
+        """Per-device counts of dropped or rejected readings, for the metrics."""
+        per_device = self.stats.dropped_per_device
+        for device, n in pairs:
+            per_device[device] = per_device.get(device, 0) + n
+
     def _drop_oldest(self) -> None:
         assert self._db is not None
         conn = self._db
@@ -365,13 +374,15 @@ class Outbox:
         try:
             while self._bytes - dropped_bytes > target:
                 gone = conn.execute(
-                    "DELETE FROM chunks WHERE id IN (SELECT id FROM chunks ORDER BY id LIMIT 64) RETURNING count, bytes"
+                    "DELETE FROM chunks WHERE id IN (SELECT id FROM chunks ORDER BY id LIMIT 64)"
+                    " RETURNING count, bytes, device"
                 ).fetchall()
                 if not gone:
                     break
                 dropped_rows += len(gone)
                 dropped += sum(g[0] for g in gone)
                 dropped_bytes += sum(g[1] for g in gone)
+                self._count_dropped((g[2], g[0]) for g in gone)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -397,7 +408,9 @@ class Outbox:
             cutoff = time.time() - self.config.max_age
             conn.execute("BEGIN IMMEDIATE")
             try:
-                gone = conn.execute("DELETE FROM chunks WHERE last_ts < ? RETURNING count, bytes", (cutoff,)).fetchall()
+                gone = conn.execute(
+                    "DELETE FROM chunks WHERE last_ts < ? RETURNING count, bytes, device", (cutoff,)
+                ).fetchall()
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -405,6 +418,7 @@ class Outbox:
                 raise
             if gone:
                 count = sum(g[0] for g in gone)
+                self._count_dropped((g[2], g[0]) for g in gone)
                 self._rows -= len(gone)
                 self._readings -= count
                 self._bytes -= sum(g[1] for g in gone)

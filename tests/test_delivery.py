@@ -145,6 +145,7 @@ def test_buffer_full_policies(tmp_path: Path, policy: str) -> None:
         agent.stop()
         broker.close()
     assert seqs, "nothing delivered"
+    assert stats.dropped_per_device == {"sim-1": stats.dropped_oldest + stats.rejected}
     if policy == "drop_oldest":
         assert stats.dropped_oldest > 0 and stats.rejected == 0
         # The newest readings survive; what was dropped is a gap at the start, visible by seq.

@@ -173,6 +173,7 @@ def test_metrics_endpoint_and_mqtt_summary(tmp_path: Path, broker: LocalBroker) 
         )
         assert float(accepted.split()[-1]) > 100
         assert "edge_agent_mqtt_connected 1" in text
+        assert 'edge_agent_device_readings_dropped_total{device="sim-1"} 0' in text
         assert 'edge_agent_device_up{device="sim-1",driver="simulated"} 1' in text
         status = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=5).read())
         assert status["devices"]["sim-1"]["state"] == "connected"
