@@ -191,3 +191,21 @@ def test_cli_schema_lists_drivers_and_validates_keys() -> None:
 def test_cli_version() -> None:
     result = run_cli("--version")
     assert result.returncode == 0 and result.stdout.startswith("edge-agent ")
+
+
+def test_one_serial_port_for_two_device_families_is_an_error_but_an_rtu_bus_is_shared() -> None:
+    text = """\
+gateway: {id: gw1, site: dc1}
+buffer: {path: /tmp/x.db}
+devices:
+  - {id: dock3-rfid, driver: rfid, protocol: r2000, port: /dev/ttyUSB0}
+  - {id: dock3-scale, driver: scale, protocol: mt-sics, port: /dev/ttyUSB0}
+  - {id: door-1, driver: modbus, transport: rtu, port: /dev/ttyUSB1, unit: 1, parity: N,
+     points: [{name: a, table: holding, address: 0}]}
+  - {id: door-2, driver: modbus, transport: rtu, port: /dev/ttyUSB1, unit: 2, parity: N,
+     points: [{name: a, table: holding, address: 0}]}
+"""
+    errors = errors_of(text)
+    assert errors == [
+        "config.yaml:5 devices[1] (dock3-scale) port: /dev/ttyUSB0 already used by devices[0] (dock3-rfid)"
+    ]
