@@ -1,6 +1,7 @@
-"""What the scale protocol decoders produce: weights, command replies and scale errors.
+"""What the scale protocol decoders produce (weights, command replies and scale errors) and the
+byte handling they share: parity bits, stray bytes before a frame.
 
-Pure data, shared by every protocol module (no I/O here or there).
+Pure, shared by every protocol module (no I/O here or there).
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["DataParity", "Event", "Reply", "ScaleError", "Weight", "seven_bit"]
+__all__ = ["DataParity", "Event", "Reply", "ScaleError", "Weight", "seven_bit", "skip_to"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,3 +71,17 @@ def seven_bit(data: bytes, mode: DataParity) -> bytes:
     if mode == "none":
         return data
     return data.translate(_TABLES[mode])
+
+
+def skip_to(buffer: bytearray, start: int) -> bool:
+    """Drop the bytes before the first `start` byte (all of them when there is none).
+
+    True when any were dropped: one run of stray bytes, which the decoders count as one drop.
+    """
+    index = buffer.find(start)
+    if index < 0:
+        index = len(buffer)
+    if index == 0:
+        return False
+    del buffer[:index]
+    return True

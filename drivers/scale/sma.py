@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from drivers.scale.frames import DataParity, Event, Reply, ScaleError, Weight, seven_bit
+from drivers.scale.frames import DataParity, Event, Reply, ScaleError, Weight, seven_bit, skip_to
 
 __all__ = ["Decoder", "command", "parse_reply"]
 
@@ -89,14 +89,8 @@ class Decoder:
         buffer += seven_bit(data, self.data_parity)
         events: list[Event] = []
         while buffer:
-            start = buffer.find(LF)
-            if start < 0:
-                self.dropped += 1
-                buffer.clear()
-                break
-            if start > 0:
-                self.dropped += 1
-                del buffer[:start]
+            if skip_to(buffer, LF):
+                self.dropped += 1  # a run of bytes outside any frame
             end = buffer.find(CR, 1, _MAX + 2)
             following = buffer.find(LF, 1, _MAX + 2)
             if 0 < following < end or (end < 0 and following > 0):

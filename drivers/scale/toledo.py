@@ -18,7 +18,7 @@ Frame: `STX SWA SWB SWC wwwwww tttttt CR [CHK]` (17 bytes, 18 with the checksum)
 
 from __future__ import annotations
 
-from drivers.scale.frames import DataParity, Weight, seven_bit
+from drivers.scale.frames import DataParity, Weight, seven_bit, skip_to
 
 __all__ = ["FRAME_LENGTH", "Decoder", "checksum", "encode", "parse_frame"]
 
@@ -117,14 +117,8 @@ class Decoder:
         buffer += seven_bit(data, self.data_parity)
         events: list[Weight] = []
         while buffer:
-            start = buffer.find(STX)
-            if start < 0:
-                self.dropped += 1
-                buffer.clear()
-                break
-            if start > 0:
-                self.dropped += 1
-                del buffer[:start]
+            if skip_to(buffer, STX):
+                self.dropped += 1  # a run of bytes outside any frame
             if len(buffer) < self._size:
                 break
             weight = parse_frame(bytes(buffer[: self._size]), with_checksum=self.with_checksum)
