@@ -21,7 +21,7 @@ import math
 import re
 from collections.abc import Mapping
 
-from drivers.scale.frames import DataParity, Weight, seven_bit
+from drivers.scale.frames import DataParity, Lines, Weight, seven_bit
 
 __all__ = ["PRESETS", "Decoder", "Profile", "ProfileError"]
 
@@ -123,31 +123,12 @@ class Decoder:
         self.profile = profile
         self.data_parity: DataParity = data_parity
         self.dropped = 0
-        self._buffer = bytearray()
-        self._discarding = False
+        self._lines = Lines(max_line=MAX_LINE, cr_ends_line=True)
 
     def feed(self, data: bytes) -> list[Weight]:
-        buffer = self._buffer
-        buffer += seven_bit(data, self.data_parity)
         events: list[Weight] = []
-        while True:
-            ends = [i for i in (buffer.find(b"\r"), buffer.find(b"\n")) if i >= 0]
-            if not ends:
-                if len(buffer) > MAX_LINE:
-                    if not self._discarding:
-                        self.dropped += 1
-                    self._discarding = True
-                    buffer.clear()
-                break
-            end = min(ends)
-            line = bytes(buffer[:end])
-            del buffer[: end + 1]
-            if self._discarding:
-                self._discarding = False
-                continue
-            if not line.strip():
-                continue
-            weight = self.profile.parse(line) if len(line) <= MAX_LINE else None
+        for line in self._lines.feed(seven_bit(data, self.data_parity)):
+            weight = None if line is None else self.profile.parse(line)
             if weight is None:
                 self.dropped += 1
             else:

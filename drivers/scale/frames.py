@@ -1,5 +1,5 @@
 """What the scale protocol decoders produce (weights, command replies and scale errors) and the
-byte handling they share: parity bits, stray bytes before a frame.
+byte handling they share: parity bits, stray bytes before a frame, lines.
 
 Pure, shared by every protocol module (no I/O here or there).
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["DataParity", "Event", "Reply", "ScaleError", "Weight", "seven_bit", "skip_to"]
+__all__ = ["DataParity", "Event", "Lines", "Reply", "ScaleError", "Weight", "seven_bit", "skip_to"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,3 +85,49 @@ def skip_to(buffer: bytearray, start: int) -> bool:
         return False
     del buffer[:index]
     return True
+
+
+class Lines:
+    """Cuts a byte stream into lines; keeps a partial line between calls.
+
+    Lines end at LF (a CR before it is dropped), or with `cr_ends_line` at CR, LF or CR LF; blank
+    lines are skipped. A line longer than `max_line` comes out as None, and so, once, does a run
+    of more than `max_line` bytes without a line end: that run is noise, thrown away up to the
+    next line end.
+    """
+
+    def __init__(self, *, max_line: int, cr_ends_line: bool = False) -> None:
+        self.max_line = max_line
+        self.cr_ends_line = cr_ends_line
+        self._buffer = bytearray()
+        self._discarding = False  # inside an over-long line: skip to its end
+
+    def _line_end(self) -> int:
+        buffer = self._buffer
+        if not self.cr_ends_line:
+            return buffer.find(b"\n")
+        ends = [i for i in (buffer.find(b"\r"), buffer.find(b"\n")) if i >= 0]
+        return min(ends) if ends else -1
+
+    def feed(self, data: bytes) -> list[bytes | None]:
+        buffer = self._buffer
+        buffer += data
+        lines: list[bytes | None] = []
+        while True:
+            end = self._line_end()
+            if end < 0:
+                if len(buffer) > self.max_line:
+                    if not self._discarding:
+                        lines.append(None)
+                    self._discarding = True
+                    buffer.clear()
+                break
+            line = bytes(buffer[:end]).rstrip(b"\r")
+            del buffer[: end + 1]
+            if self._discarding:
+                self._discarding = False
+                continue
+            if not line.strip():
+                continue
+            lines.append(line if len(line) <= self.max_line else None)
+        return lines

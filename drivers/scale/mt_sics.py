@@ -12,7 +12,7 @@ import math
 import re
 from typing import Literal
 
-from drivers.scale.frames import DataParity, Event, Reply, ScaleError, Weight, seven_bit
+from drivers.scale.frames import DataParity, Event, Lines, Reply, ScaleError, Weight, seven_bit
 
 __all__ = ["MAX_LINE", "Decoder", "command", "parse_line"]
 
@@ -111,32 +111,12 @@ class Decoder:
         self.data_parity: DataParity = data_parity
         self.dropped = 0
         self.ignored = 0
-        self._buffer = bytearray()
-        self._discarding = False  # inside an over-long line: skip to its end
+        self._lines = Lines(max_line=MAX_LINE)
 
     def feed(self, data: bytes) -> list[Event]:
-        self._buffer += seven_bit(data, self.data_parity)
         events: list[Event] = []
-        while True:
-            end = self._buffer.find(b"\n")
-            if end < 0:
-                if len(self._buffer) > MAX_LINE:
-                    if not self._discarding:
-                        self.dropped += 1
-                    self._discarding = True
-                    self._buffer.clear()
-                break
-            line = bytes(self._buffer[:end]).rstrip(b"\r")
-            del self._buffer[: end + 1]
-            if self._discarding:
-                self._discarding = False
-                continue
-            if not line.strip():
-                continue
-            if len(line) > MAX_LINE:
-                self.dropped += 1
-                continue
-            event = parse_line(line)
+        for line in self._lines.feed(seven_bit(data, self.data_parity)):
+            event = None if line is None else parse_line(line)
             if event is None:
                 self.dropped += 1
             elif event == "ignored":
