@@ -5,19 +5,13 @@ from __future__ import annotations
 
 import os
 import select
-import termios
-import tty
+
+from drivers.sim_pty import open_raw_pty
 
 
 class PtyPair:
     def __init__(self) -> None:
-        self.master, self.slave = os.openpty()
-        tty.setraw(self.master)
-        tty.setraw(self.slave)
-        attrs = termios.tcgetattr(self.slave)
-        attrs[3] &= ~termios.ECHO
-        termios.tcsetattr(self.slave, termios.TCSANOW, attrs)
-        self.port = os.ttyname(self.slave)
+        self.master, self.slave, self.port = open_raw_pty(nonblocking_master=False)
 
     def write(self, data: bytes) -> None:
         view = memoryview(data)

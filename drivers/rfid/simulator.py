@@ -16,10 +16,8 @@ import contextlib
 import os
 import random
 import select
-import termios
 import threading
 import time
-import tty
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ from pathlib import Path
 from typing import Literal
 
 from drivers.rfid import m100, r2000, thingmagic
+from drivers.sim_pty import open_raw_pty
 
 __all__ = ["ReaderSimulator", "SimTag"]
 
@@ -159,15 +158,7 @@ class ReaderSimulator:
 
     # -- pty ------------------------------------------------------------------------------------
     def _open_pty(self) -> None:
-        master, slave = os.openpty()
-        tty.setraw(master)
-        tty.setraw(slave)
-        attrs = termios.tcgetattr(slave)
-        attrs[3] &= ~termios.ECHO
-        termios.tcsetattr(slave, termios.TCSANOW, attrs)
-        os.set_blocking(master, False)
-        self._master, self._slave = master, slave
-        self._slave_name = os.ttyname(slave)
+        self._master, self._slave, self._slave_name = open_raw_pty()
         self._outbox.clear()
         self._reset_decoder()
         if self.link is not None:

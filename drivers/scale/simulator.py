@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
 import select
-import termios
 import threading
 import time
-import tty
 from pathlib import Path
 from typing import Literal
 
 from drivers.scale import toledo
+from drivers.sim_pty import open_raw_pty
 
 __all__ = ["ScaleSimulator"]
 
@@ -114,15 +112,7 @@ class ScaleSimulator:
 
     # -- the pty --------------------------------------------------------------------------------
     def _open(self) -> None:
-        master, slave = os.openpty()
-        tty.setraw(master)
-        tty.setraw(slave)
-        attrs = termios.tcgetattr(slave)
-        attrs[3] &= ~termios.ECHO
-        termios.tcsetattr(slave, termios.TCSANOW, attrs)
-        fcntl.fcntl(master, fcntl.F_SETFL, fcntl.fcntl(master, fcntl.F_GETFL) | os.O_NONBLOCK)
-        self._master, self._slave = master, slave
-        self._slave_name = os.ttyname(slave)
+        self._master, self._slave, self._slave_name = open_raw_pty()
         if self.link is not None:
             tmp = self.link.with_name(self.link.name + ".new")
             with contextlib.suppress(FileNotFoundError):
