@@ -16,6 +16,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edge_agent.config import LoadedConfig, parse_config
+from edge_agent.driver import DeviceConfig, Driver, DriverContext
+from edge_agent.reading import Reading
 
 
 def wait_until(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.01, what: str = "") -> Any:
@@ -77,6 +79,47 @@ class Subscriber:
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
+
+
+class DriverThread:
+    """A driver's run() in a thread, as the supervisor runs it (without restarts), its readings
+    collected; `error` holds what run() raised. `store` stands for the supervisor's context store,
+    which outlives driver instances."""
+
+    def __init__(
+        self, driver_cls: type[Driver], config: DeviceConfig, *, store: dict[str, Any] | None = None, start: bool = True
+    ) -> None:
+        self.readings: list[Reading] = []
+        self._lock = threading.Lock()
+        self.ctx = DriverContext(config.id, emit_many=self._emit)
+        if store is not None:
+            self.ctx.store = store
+        self.config = config
+        self.driver = driver_cls(config, self.ctx)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._main, daemon=True)
+        if start:
+            self.thread.start()
+
+    def _emit(self, readings: list[Reading]) -> None:
+        with self._lock:
+            self.readings.extend(readings)
+
+    def _main(self) -> None:
+        try:
+            self.driver.run()
+        except BaseException as err:
+            self.error = err
+        finally:
+            self.driver.close()
+
+    def stop(self, timeout: float = 5.0) -> float:
+        """Stop; return how long the driver took to notice."""
+        t0 = time.monotonic()
+        self.ctx.stopping.set()
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "driver did not stop"
+        return time.monotonic() - t0
 
 
 def agent_yaml(tmp_path: Path, port: int, devices: list[dict[str, Any]], **sections: Any) -> str:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from drivers.modbus import ModbusConfig, ModbusDriver
-from edge_agent.driver import DriverContext
 from edge_agent.reading import Reading
+from tests.helpers import DriverThread
 
 
 def device(port: int | str, points: list[dict[str, Any]], **options: Any) -> ModbusConfig:
@@ -23,30 +22,12 @@ def device(port: int | str, points: list[dict[str, Any]], **options: Any) -> Mod
     return ModbusConfig.model_validate(raw)
 
 
-class Running:
-    """A driver instance running in a thread, as the supervisor runs it (without restarts)."""
+class Running(DriverThread):
+    """A Modbus driver instance running in a thread (started by `running()`)."""
 
     def __init__(self, config: ModbusConfig, store: dict[str, Any] | None = None) -> None:
-        self.readings: list[Reading] = []
-        self._lock = threading.Lock()
-        self.ctx = DriverContext(config.id, emit_many=self._emit)
-        if store is not None:
-            self.ctx.store = store  # what the supervisor's context keeps across driver restarts
-        self.driver = ModbusDriver(config, self.ctx)
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._main, daemon=True)
-
-    def _emit(self, readings: list[Reading]) -> None:
-        with self._lock:
-            self.readings.extend(readings)
-
-    def _main(self) -> None:
-        try:
-            self.driver.run()
-        except BaseException as err:
-            self.error = err
-        finally:
-            self.driver.close()
+        super().__init__(ModbusDriver, config, store=store, start=False)
+        self.driver: ModbusDriver
 
     def of(self, point: str) -> list[Reading]:
         with self._lock:
@@ -54,11 +35,6 @@ class Running:
 
     def values(self, point: str) -> list[Any]:
         return [r.value for r in self.of(point)]
-
-    def stop(self) -> None:
-        self.ctx.stopping.set()
-        self.thread.join(5)
-        assert not self.thread.is_alive(), "driver did not stop"
 
 
 @contextmanager
