@@ -21,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -111,37 +112,24 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))] if ordered else float("nan")
 
 
-def throughput(seconds: float, rate: int, synchronous: str) -> None:
+@dataclass
+class Window:
+    """What happened during a measured window of an agent run."""
+
+    readings_per_s: float
+    cpu_percent: float
+    rss_mb: float
+    elapsed: float
+    latencies: list[float]
+
+
+def measure(devices: str, seconds: float, synchronous: str = "full", warmup: float = 3.0) -> Window:
+    """Run an agent with `devices` against a private broker; measure `seconds` after `warmup`."""
     with tempfile.TemporaryDirectory() as tmp:
         broker = LocalBroker().start()
         counter = Counter(broker.port)
-        devices = "".join(f"  - {{id: sim-{i}, driver: simulated, rate: {rate // 4}}}\n" for i in range(4))
         proc = start_agent(write_config(Path(tmp), broker.port, devices, synchronous))
-        time.sleep(3)  # warm-up: imports, connect
-        c0, n0, t0 = cpu_seconds(proc.pid), counter.count, time.monotonic()
-        time.sleep(seconds)
-        c1, n1, t1 = cpu_seconds(proc.pid), counter.count, time.monotonic()
-        rss = rss_mb(proc.pid)
-        stop_agent(proc)
-        counter.close()
-        broker.close()
-    rate_out = (n1 - n0) / (t1 - t0)
-    print(
-        f"throughput: {rate_out:,.0f} readings/s delivered end to end over {t1 - t0:.0f}s "
-        f"(offered {rate:,}/s by 4 simulated devices, synchronous={synchronous}); "
-        f"agent CPU {100 * (c1 - c0) / (t1 - t0):.0f}% of one core, RSS {rss:.0f} MB; "
-        f"latency p50 {1000 * percentile(counter.latencies, 0.5):.0f} ms "
-        f"p99 {1000 * percentile(counter.latencies, 0.99):.0f} ms"
-    )
-
-
-def latency(seconds: float, rate: int, synchronous: str) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        broker = LocalBroker().start()
-        counter = Counter(broker.port)
-        devices = f"  - {{id: sim-1, driver: simulated, rate: {rate}}}\n"
-        proc = start_agent(write_config(Path(tmp), broker.port, devices, synchronous))
-        time.sleep(3)
+        time.sleep(warmup)  # imports, connect
         with counter.lock:
             counter.latencies.clear()
         c0, n0, t0 = cpu_seconds(proc.pid), counter.count, time.monotonic()
@@ -151,10 +139,27 @@ def latency(seconds: float, rate: int, synchronous: str) -> None:
         stop_agent(proc)
         counter.close()
         broker.close()
-    lat = counter.latencies
+    elapsed = t1 - t0
+    return Window((n1 - n0) / elapsed, 100 * (c1 - c0) / elapsed, rss, elapsed, list(counter.latencies))
+
+
+def throughput(seconds: float, rate: int, synchronous: str) -> None:
+    devices = "".join(f"  - {{id: sim-{i}, driver: simulated, rate: {rate // 4}}}\n" for i in range(4))
+    w = measure(devices, seconds, synchronous)
     print(
-        f"latency at {rate}/s ({synchronous}): {(n1 - n0) / (t1 - t0):,.0f} readings/s delivered, "
-        f"agent CPU {100 * (c1 - c0) / (t1 - t0):.1f}% of one core, RSS {rss:.0f} MB; "
+        f"throughput: {w.readings_per_s:,.0f} readings/s delivered end to end over {w.elapsed:.0f}s "
+        f"(offered {rate:,}/s by 4 simulated devices, synchronous={synchronous}); "
+        f"agent CPU {w.cpu_percent:.0f}% of one core, RSS {w.rss_mb:.0f} MB; "
+        f"latency p50 {1000 * percentile(w.latencies, 0.5):.0f} ms p99 {1000 * percentile(w.latencies, 0.99):.0f} ms"
+    )
+
+
+def latency(seconds: float, rate: int, synchronous: str) -> None:
+    w = measure(f"  - {{id: sim-1, driver: simulated, rate: {rate}}}\n", seconds, synchronous)
+    lat = w.latencies
+    print(
+        f"latency at {rate}/s ({synchronous}): {w.readings_per_s:,.0f} readings/s delivered, "
+        f"agent CPU {w.cpu_percent:.1f}% of one core, RSS {w.rss_mb:.0f} MB; "
         f"ts→receipt over {len(lat)} messages: p50 {1000 * percentile(lat, 0.5):.1f} ms, "
         f"p99 {1000 * percentile(lat, 0.99):.1f} ms, max {1000 * max(lat):.1f} ms"
     )
@@ -199,20 +204,8 @@ def drain(readings: int, synchronous: str) -> None:
 
 
 def idle(seconds: float) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        broker = LocalBroker().start()
-        counter = Counter(broker.port)
-        devices = "  - {id: sim-1, driver: simulated, rate: 1}\n"
-        proc = start_agent(write_config(Path(tmp), broker.port, devices))
-        time.sleep(5)
-        c0, t0 = cpu_seconds(proc.pid), time.monotonic()
-        time.sleep(seconds)
-        c1, t1 = cpu_seconds(proc.pid), time.monotonic()
-        rss = rss_mb(proc.pid)
-        stop_agent(proc)
-        counter.close()
-        broker.close()
-    print(f"idle (1 device at 1 reading/s): agent CPU {100 * (c1 - c0) / (t1 - t0):.2f}% of one core, RSS {rss:.0f} MB")
+    w = measure("  - {id: sim-1, driver: simulated, rate: 1}\n", seconds, warmup=5.0)
+    print(f"idle (1 device at 1 reading/s): agent CPU {w.cpu_percent:.2f}% of one core, RSS {w.rss_mb:.0f} MB")
 
 
 def main() -> None:
