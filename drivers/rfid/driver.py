@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from drivers.rfid import m100, r2000, thingmagic
 from drivers.rfid.config import POWER_RANGE, RfidConfig
 from drivers.rfid.epc import decode_epc
+from drivers.rfid.framing import EventDecoder
 from drivers.rfid.presence import PresenceEvent, PresenceTracker
 from drivers.serial_link import SerialLink
 from edge_agent import CommandError, DeviceError, Driver, DriverContext, Quality, Reading, format_ts
@@ -309,15 +310,11 @@ class _Session:
             self._last_error = None
 
 
-class _R2000(_Session):
-    protocol = "r2000"
+class _TagStreamSession(_Session):
+    """A reader whose decoder yields tag reads as events of one type, among its replies."""
 
-    def __init__(self, driver: RfidDriver) -> None:
-        super().__init__(driver)
-        self.decoder = r2000.Decoder()
-        self.address = self.cfg.address
-        self.awaiting_since: float | None = None
-        self.retried = False
+    decoder: EventDecoder[Any, Any]
+    tag_type: ClassVar[type[Any]]
 
     def dropped(self) -> int:
         return self.decoder.dropped
@@ -325,12 +322,25 @@ class _R2000(_Session):
     def feed(self, data: bytes, ts: float) -> list[Any]:
         rest: list[Any] = []
         on_tag = self.driver.on_tag
+        tag_type = self.tag_type
         for event in self.decoder.feed(data):
-            if type(event) is r2000.TagRead:
+            if type(event) is tag_type:
                 on_tag(event.epc, event.antenna, event.rssi, ts)
             else:
                 rest.append(event)
         return rest
+
+
+class _R2000(_TagStreamSession):
+    protocol = "r2000"
+    tag_type = r2000.TagRead
+
+    def __init__(self, driver: RfidDriver) -> None:
+        super().__init__(driver)
+        self.decoder = r2000.Decoder()
+        self.address = self.cfg.address
+        self.awaiting_since: float | None = None
+        self.retried = False
 
     def _reply(self, cmd: int) -> Callable[[Any], r2000.Reply | r2000.ErrorReply | None]:
         def match(event: Any) -> r2000.Reply | r2000.ErrorReply | None:
@@ -426,25 +436,13 @@ class _R2000(_Session):
             self.reader_error(f"{event.message}{where}")
 
 
-class _M100(_Session):
+class _M100(_TagStreamSession):
     protocol = "m100"
+    tag_type = m100.TagRead
 
     def __init__(self, driver: RfidDriver) -> None:
         super().__init__(driver)
         self.decoder = m100.Decoder()
-
-    def dropped(self) -> int:
-        return self.decoder.dropped
-
-    def feed(self, data: bytes, ts: float) -> list[Any]:
-        rest: list[Any] = []
-        on_tag = self.driver.on_tag
-        for event in self.decoder.feed(data):
-            if type(event) is m100.TagRead:
-                on_tag(event.epc, 1, event.rssi, ts)
-            else:
-                rest.append(event)
-        return rest
 
     @staticmethod
     def _reply(cmd: int) -> Callable[[Any], m100.Reply | m100.ErrorReply | None]:
