@@ -102,26 +102,18 @@ def format_registers(address: int, words: Sequence[int]) -> str:
     lines = [f"{'addr':>6}  {'hex':>4}  {'uint16':>6}  {'int16':>6}  bits (15..0)"]
     for k, w in enumerate(words):
         lines.append(f"{address + k:>6}  {w:04X}  {w:>6}  {decode_registers([w], 'int16'):>6}  {w:016b}")
-    if len(words) >= 2:
-        lines += ["", f"{'addr':>6}  order  {'uint32':>10}  {'int32':>11}  float32"]
-        for k in range(len(words) - 1):
+    for count, bits, uw, iw, precision in ((2, 32, 10, 11, ".7g"), (4, 64, 20, 20, ".15g")):
+        if len(words) < count:
+            break
+        lines += ["", f"{'addr':>6}  order  {'uint' + str(bits):>{uw}}  {'int' + str(bits):>{iw}}  float{bits}"]
+        for k in range(len(words) - count + 1):
             for order in ORDERS:
-                pair = words[k : k + 2]
-                u = decode_registers(pair, "uint32", order)
-                i = decode_registers(pair, "int32", order)
-                f = decode_registers(pair, "float32", order)
+                group = words[k : k + count]
+                u = decode_registers(group, f"uint{bits}", order)
+                i = decode_registers(group, f"int{bits}", order)
+                f = decode_registers(group, f"float{bits}", order)
                 head = f"{address + k:>6}" if order == "ABCD" else " " * 6
-                lines.append(f"{head}  {order}   {u:>10}  {i:>11}  {f:.7g}")
-    if len(words) >= 4:
-        lines += ["", f"{'addr':>6}  order  {'uint64':>20}  {'int64':>20}  float64"]
-        for k in range(len(words) - 3):
-            for order in ORDERS:
-                quad = words[k : k + 4]
-                u = decode_registers(quad, "uint64", order)
-                i = decode_registers(quad, "int64", order)
-                f = decode_registers(quad, "float64", order)
-                head = f"{address + k:>6}" if order == "ABCD" else " " * 6
-                lines.append(f"{head}  {order}   {u:>20}  {i:>20}  {f:.15g}")
+                lines.append(f"{head}  {order}   {u:>{uw}}  {i:>{iw}}  {f:{precision}}")
     text = decode_registers(words, "string", encoding="latin-1")
     swapped = decode_registers(words, "string", byte_swap=True, encoding="latin-1")
     lines += ["", f"string:             {_printable(str(text))!r}", f"string (byte_swap): {_printable(str(swapped))!r}"]
